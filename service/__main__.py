@@ -1,0 +1,48 @@
+"""``python -m service``: serve the API with uvicorn.
+
+``--host``, ``--port`` and ``--workers`` override the ``LOSS_SERVICE_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from .settings import Settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        defaults = Settings()
+    except ValidationError as error:  # fail fast, and say which variable is wrong
+        sys.exit(f"invalid LOSS_SERVICE_* setting:\n{error}")
+    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=defaults.host, help=f"interface to bind (default {defaults.host})")
+    parser.add_argument("--port", type=int, default=defaults.port, help=f"TCP port (default {defaults.port})")
+    parser.add_argument("--workers", type=int, default=defaults.workers, help=f"processes (default {defaults.workers})")
+    args = parser.parse_args(argv)
+    # Workers import the app afresh and read their settings from the environment.
+    os.environ.update(
+        LOSS_SERVICE_HOST=args.host, LOSS_SERVICE_PORT=str(args.port), LOSS_SERVICE_WORKERS=str(args.workers)
+    )
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        sys.exit(f"invalid option:\n{error}")
+    uvicorn.run(
+        "service.app:app",
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        timeout_graceful_shutdown=30,
+    )
+
+
+if __name__ == "__main__":
+    main()

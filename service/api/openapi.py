@@ -1,0 +1,55 @@
+"""The OpenAPI document: FastAPI's routes plus the per-loss schemas they reference."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from .problems import Problem
+from .schemas import COMPONENTS, TENSOR_SCHEMAS
+
+
+def build_openapi(app: FastAPI, models: Iterable[type[BaseModel]]) -> dict[str, Any]:
+    document = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        openapi_version=app.openapi_version,
+    )
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in (*models, Problem)], ref_template=COMPONENTS + "{model}"
+    )
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(definitions.get("$defs", {}))
+    schemas.update(TENSOR_SCHEMAS)
+    document["components"]["schemas"] = dict(sorted(schemas.items()))
+    return document
+
+
+def render(document: dict[str, Any]) -> str:
+    """The committed form: indented, key order kept, a trailing newline."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m service.api.openapi [PATH]``: write the OpenAPI document (default openapi/openapi.json)."""
+    from ..app import create_app
+    from ..settings import Settings
+
+    path = Path((argv if argv is not None else sys.argv[1:] or ["openapi/openapi.json"])[0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(create_app(Settings()).openapi()), encoding="utf-8")
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

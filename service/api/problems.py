@@ -1,0 +1,160 @@
+"""Errors as RFC 9457 ``application/problem+json``, each pointing into the request."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.routing import Match
+
+from ..engine.errors import InvalidInput, Issue, Location
+from ..transport import encode_json
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:loss-service:problem:"
+logger = logging.getLogger("service")
+
+
+class ProblemDetail(BaseModel):
+    """One located error: a JSON Pointer into the request body and what is wrong there."""
+
+    pointer: str
+    detail: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[ProblemDetail] | None = None
+
+
+class ProblemError(Exception):
+    """Raise to answer with a problem; ``kind`` names its type (``urn:loss-service:problem:<kind>``)."""
+
+    def __init__(
+        self,
+        status: int,
+        kind: str | None,
+        detail: str,
+        errors: Iterable[Issue] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.kind = kind
+        self.detail = detail
+        self.errors = tuple(errors)
+        self.headers = dict(headers or {})
+
+    def document(self) -> dict[str, Any]:
+        problem: dict[str, Any] = {
+            "type": TYPE_PREFIX + self.kind if self.kind else "about:blank",
+            "title": HTTPStatus(self.status).phrase,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.errors:
+            problem["errors"] = [{"pointer": json_pointer(i.location), "detail": i.detail} for i in self.errors]
+        return problem
+
+    def response(self) -> Response:
+        return Response(encode_json(self.document()), self.status, self.headers, media_type=PROBLEM_JSON)
+
+
+def json_pointer(location: Location) -> str:
+    """RFC 6901: ``("y_pred", 3, 1)`` -> ``/y_pred/3/1``, escaping ``~`` and ``/``."""
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in location)
+
+
+def from_invalid_input(error: InvalidInput) -> ProblemError:
+    kind = "non-finite-result" if error.detail.startswith("the result of") else "invalid-input"
+    return ProblemError(422, kind, error.detail, error.issues)
+
+
+def from_validation_error(error: ValidationError | RequestValidationError, document: Any, prefix: Location = ()) -> ProblemError:
+    """Pydantic errors as located issues; locations are mapped onto the request document."""
+    issues = [Issue(_locate(document, tuple(e["loc"]), prefix), _message(e)) for e in error.errors()]
+    summary = "; ".join(f"{json_pointer(i.location) or '(body)'}: {i.detail}" for i in issues[:3])
+    return ProblemError(422, "invalid-request", f"the request does not match the schema: {summary}", issues)
+
+
+def _locate(document: Any, loc: Sequence[Any], prefix: Location) -> Location:
+    """Follow ``loc`` through the document, dropping the union tags Pydantic inserts."""
+    path: list[str | int] = list(prefix)
+    node = document
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str) and not _is_union_tag(part):
+            path.append(part)  # a missing required key: point at where it belongs
+            node = None
+            continue
+        else:
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def _is_union_tag(part: str) -> bool:
+    return any(c in part for c in "[]()") or part in {"float", "int", "bool", "str", "list", "none"}
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field"
+    if error["type"] == "missing":
+        return "required field is missing"
+    return str(error["msg"])
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route offers on this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET", "type": "http"})
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Every error the app can produce, including Starlette's own 404/405, as a problem."""
+
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, error: ProblemError) -> Response:
+        return error.response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> Response:
+        detail = error.detail if isinstance(error.detail, str) else HTTPStatus(error.status_code).phrase
+        if error.status_code == 404 and detail == "Not Found":
+            detail = f"no resource at {request.url.path}; GET /losses lists the losses, GET /docs the API"
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            allowed = _allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"{request.method} is not allowed on {request.url.path}; use {' or '.join(allowed)}"
+        return ProblemError(error.status_code, None, detail, headers=headers).response()
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, error: RequestValidationError) -> Response:
+        return ProblemError(422, "invalid-request", "the request does not match the schema").response()
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, error: Exception) -> Response:  # a 500 is a bug: log it, say little
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return ProblemError(500, None, "internal error; it has been logged").response()

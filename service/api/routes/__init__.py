@@ -1,0 +1,1 @@
+"""Routes by resource: the losses, and the health probes."""

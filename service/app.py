@@ -1,0 +1,53 @@
+"""The ASGI application, built by ``create_app()``; ``service.app:app`` is what uvicorn serves."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from . import __version__
+from .api.openapi import build_openapi
+from .api.problems import install_problem_handlers
+from .api.routes import health, losses
+from .engine import CATALOG
+from .settings import Settings
+
+DESCRIPTION = """\
+Loss values and gradients, exactly as PyTorch and Keras compute them, for clients in any language.
+
+POST a batch to `/losses/{name}`; `GET /losses` lists the losses with their inputs and parameters.
+Errors are `application/problem+json` (RFC 9457) with JSON pointers into the request.
+"""
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    app.state.ready = True
+    yield
+    app.state.ready = False  # draining: /readyz answers 503
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    app = FastAPI(title="Loss service", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.ready = False
+    install_problem_handlers(app)
+    # Routes go on the app's own router (not included sub-routers), so that a 405's Allow
+    # header can list every method a path offers.
+    health.add_routes(app.router)
+    models = losses.add_routes(app.router, CATALOG, settings)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = build_openapi(app, models.values())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+app = create_app()

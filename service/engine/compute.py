@@ -1,0 +1,129 @@
+"""Run one loss: inputs to arrays of the computation dtype, shapes, the loss, reduction, gradients."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from .errors import InvalidInput, Issue
+from .reduction import expand_sample_weight, reduce
+from .spec import Array, Grads, LossSpec, Reduction
+from .validate import issues_where, require
+
+DType = Literal["float64", "float32"]
+
+# Integers beyond 2**53 cannot be told apart in float64: they are not trustworthy indices.
+_MAX_EXACT_INTEGER = 2.0**53
+
+
+@dataclass(frozen=True)
+class Result:
+    """A computed loss: a scalar for mean/sum/batchmean, an array for ``none``."""
+
+    name: str
+    reduction: Reduction
+    dtype: DType
+    loss: float | Array
+    grads: Grads | None
+
+
+def compute(
+    spec: LossSpec,
+    inputs: Mapping[str, Any],
+    params: Mapping[str, Any] | None = None,
+    *,
+    sample_weight: Any = None,
+    reduction: Reduction | None = None,
+    return_grad: bool = False,
+    dtype: DType = "float64",
+) -> Result:
+    """Compute ``spec``'s loss on ``inputs`` (array-likes by input name).
+
+    ``params`` must already be valid for the loss (the API validates them against
+    ``spec.params``); omitted ones take the function's defaults. Raises ``InvalidInput``
+    for shapes, domains and non-finite results.
+    """
+    real = np.dtype(dtype)
+    reduction = reduction or spec.default_reduction
+    if reduction not in spec.reductions:
+        raise InvalidInput(
+            f"{spec.name} does not support reduction {reduction!r}",
+            [Issue(("reduction",), f"expected one of {list(spec.reductions)}")],
+        )
+    unknown = sorted(set(inputs) - {i.name for i in spec.inputs})
+    if unknown:
+        raise InvalidInput(f"{spec.name} has no inputs {unknown}", [Issue((n,), "unknown input") for n in unknown])
+
+    arrays: dict[str, Array] = {}
+    for item in spec.inputs:
+        if item.name not in inputs:
+            raise InvalidInput(f"{spec.name} needs the input {item.name}", [Issue((item.name,), "missing input")])
+        raw = np.asarray(inputs[item.name])
+        arrays[item.name] = _as_integers(item.name, raw) if item.integer else _as_real(item.name, raw, real)
+        if raw.ndim == 0 or raw.size == 0:
+            raise InvalidInput(
+                f"{item.name} is empty" if raw.ndim else f"{item.name} must be an array",
+                [Issue((item.name,), f"expected a non-empty array with a batch axis, got shape {list(raw.shape)}")],
+            )
+    shape = spec.shape_rule.unreduced_shape({name: a.shape for name, a in arrays.items()})
+    weight = None
+    if sample_weight is not None:
+        weight = expand_sample_weight(_as_real("sample_weight", np.asarray(sample_weight), real), shape)
+
+    kwargs = {**spec.defaults, **(params or {})}
+    with np.errstate(all="ignore"):  # overflow and 0/0 are caught below as non-finite results
+        unreduced = spec.fn(**arrays, **kwargs)
+        loss, cotangent = reduce(unreduced, weight, reduction)
+        grads = unreduced.vjp(cotangent) if return_grad else None
+    _require_finite(spec, loss, grads, unreduced.values, arrays)
+    return Result(
+        name=spec.name,
+        reduction=reduction,
+        dtype=dtype,
+        loss=loss if reduction == "none" else float(loss),
+        grads=grads,
+    )
+
+
+def _as_real(name: str, raw: Array, dtype: np.dtype) -> Array:
+    if raw.dtype.kind not in "iuf":
+        raise InvalidInput(f"{name} must hold numbers", [Issue((name,), f"got an array of {raw.dtype}")])
+    with np.errstate(over="ignore"):
+        values = raw.astype(dtype, copy=False)
+    finite = np.isfinite(values)
+    if not finite.all():  # JSON numbers are finite, so this is float32 overflow
+        raise InvalidInput(
+            f"{name} has values that overflow {dtype}", issues_where(name, ~finite, raw, f"finite in {dtype}")
+        )
+    return values
+
+
+def _as_integers(name: str, raw: Array) -> Array:
+    if raw.dtype.kind in "iu":
+        return raw.astype(np.int64, copy=False)
+    if raw.dtype.kind != "f":
+        raise InvalidInput(f"{name} must hold integers", [Issue((name,), f"got an array of {raw.dtype}")])
+    integral = (raw == np.round(raw)) & (np.abs(raw) <= _MAX_EXACT_INTEGER)
+    if not integral.all():
+        require(name, integral, raw, "an integer")
+    return raw.astype(np.int64)
+
+
+def _require_finite(
+    spec: LossSpec, loss: Array | float, grads: Grads | None, values: Array, arrays: Mapping[str, Array]
+) -> None:
+    if np.isfinite(loss).all() and (grads is None or all(np.isfinite(g).all() for g in grads.values())):
+        return
+    bad_values = ~np.isfinite(values)
+    # Point at the sample in the first input whose leading axes are the loss's own.
+    candidates = [*spec.differentiable, *arrays]
+    owner = next((name for name in candidates if arrays[name].shape[: values.ndim] == values.shape), None)
+    if bad_values.any() and owner is not None:
+        first = np.unravel_index(int(np.flatnonzero(bad_values)[0]), values.shape)
+        issue = Issue((owner, *(int(i) for i in first)), "the loss is not finite for this sample")
+    else:
+        issue = Issue((), "the reduced loss or its gradient is not finite")
+    raise InvalidInput(f"the result of {spec.name} is not finite", [issue])

@@ -1,0 +1,37 @@
+"""Similarity losses between vectors on the last axis; per-sample values."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..spec import Array, Unreduced
+
+
+def _norm(x: Array) -> Array:
+    """The L2 norm over the last axis (kept), scaled by the largest entry so squares never overflow."""
+    scale = np.max(np.abs(x), axis=-1, keepdims=True)
+    safe = np.where(scale > 0, scale, 1)
+    return safe * np.sqrt(np.sum((x / safe) ** 2, axis=-1, keepdims=True))
+
+
+def cosine_similarity(y_true: Array, y_pred: Array, *, eps: float = 1e-8) -> Unreduced:
+    """Negative cosine similarity (Keras ``cosine_similarity``), per sample: ``l = -sum(a * b)``.
+
+    ``a = y_true / max(|y_true|, eps)`` and ``b = y_pred / max(|y_pred|, eps)``: Keras's
+    ``x * min(rsqrt(sum x^2), 1 / eps)``, with the floor on the norm. (Keras's own ``eps``
+    is 1e-7; the results differ only for vectors shorter than that.) A zero vector
+    normalises to zero, so ``l = 0`` (Keras: -0.0).
+
+    Gradient, with ``n = max(|y_pred|, eps)``: ``dl/dy_pred = -(a - (a . b) b) / n`` where
+    ``|y_pred| > eps``; where the floor acts ``b = y_pred / eps`` is linear and the gradient
+    is ``-a / eps`` (Keras's autograd gives NaN for a zero vector).
+
+    Shapes: ``y_true``, ``y_pred``: ``(N, ..., D)``; ``l``: ``(N, ...)``.
+    """
+    a = y_true / np.maximum(_norm(y_true), eps)
+    length = _norm(y_pred)
+    norm = np.maximum(length, eps)
+    b = y_pred / norm
+    cos = np.sum(a * b, axis=-1, keepdims=True)
+    d_pred = np.where(length > eps, -(a - cos * b) / norm, -a / norm)
+    return Unreduced(-cos[..., 0], lambda g: {"y_pred": g[..., None] * d_pred})

@@ -1,0 +1,76 @@
+"""Shape rules: how a loss's inputs must relate, and the shape of its unreduced values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .errors import InvalidInput, Issue
+
+Shape = tuple[int, ...]
+
+
+def _require_rank(name: str, shape: Shape, min_rank: int, max_rank: int | None = None) -> None:
+    if len(shape) < min_rank or (max_rank is not None and len(shape) > max_rank):
+        wanted = f"{min_rank}" if max_rank == min_rank else f"at least {min_rank}"
+        if max_rank is not None and max_rank != min_rank:
+            wanted = f"{min_rank} to {max_rank}"
+        raise InvalidInput(
+            f"{name} has the wrong rank",
+            [Issue((name,), f"expected an array of rank {wanted}, got rank {len(shape)} (shape {list(shape)})")],
+        )
+
+
+def _require_equal(name: str, shape: Shape, other: str, expected: Shape, what: str = "shape") -> None:
+    if shape != expected:
+        raise InvalidInput(
+            "input shapes do not match",
+            [Issue((name,), f"{name} has shape {list(shape)} but must have {what} {list(expected)}")],
+        )
+
+
+@dataclass(frozen=True)
+class Elementwise:
+    """All named inputs share one shape ``(N, ...)``; the loss has that shape too."""
+
+    names: tuple[str, ...] = ("y_true", "y_pred")
+    description: str = "elementwise: the inputs' shape (N, ...)"
+
+    def unreduced_shape(self, shapes: Mapping[str, Shape]) -> Shape:
+        reference = self.names[-1]
+        _require_rank(reference, shapes[reference], 1)
+        for name in self.names[:-1]:
+            _require_equal(name, shapes[name], reference, shapes[reference], f"{reference}'s shape")
+        return shapes[reference]
+
+
+@dataclass(frozen=True)
+class PerSample:
+    """Inputs share one shape ``(N, ..., C)``; the loss reduces the last axis: ``(N, ...)``."""
+
+    names: tuple[str, ...] = ("y_true", "y_pred")
+    description: str = "per-sample: the inputs' shape without the last axis, (N, ...)"
+
+    def unreduced_shape(self, shapes: Mapping[str, Shape]) -> Shape:
+        reference = self.names[-1]
+        _require_rank(reference, shapes[reference], 2)
+        for name in self.names[:-1]:
+            _require_equal(name, shapes[name], reference, shapes[reference], f"{reference}'s shape")
+        return shapes[reference][:-1]
+
+
+@dataclass(frozen=True)
+class ClassIndexed:
+    """Scores ``(N, ..., C)`` and class indices ``(N, ...)``; the loss has the indices' shape."""
+
+    indices: str = "y_true"
+    scores: str = "y_pred"
+    description: str = "per-sample: y_pred's shape without the class axis, (N, ...)"
+
+    def unreduced_shape(self, shapes: Mapping[str, Shape]) -> Shape:
+        _require_rank(self.scores, shapes[self.scores], 2)
+        expected = shapes[self.scores][:-1]
+        _require_equal(
+            self.indices, shapes[self.indices], self.scores, expected, f"{self.scores}'s shape without the class axis"
+        )
+        return expected

@@ -1,0 +1,95 @@
+"""What the engine knows about a loss: its inputs, parameters, shapes and reference.
+
+A loss is a pure function ``fn(**inputs, **params) -> Unreduced``. Its parameters'
+defaults live in the function signature (the one source of truth); ``ParamSpec`` adds
+the type and bounds that front ends validate and publish.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+Array = np.ndarray
+Grads = dict[str, Array]
+Vjp = Callable[[Array], Grads]
+
+Reduction = Literal["none", "mean", "sum", "batchmean"]
+ParamKind = Literal["number", "integer", "boolean", "weights", "number_or_weights"]
+
+
+@dataclass(frozen=True)
+class Unreduced:
+    """A loss's unreduced values and how to pull a cotangent back to its inputs.
+
+    ``vjp(cotangent)`` takes an array of ``values``' shape (the derivative of the final
+    scalar with respect to each value) and returns the gradient for each differentiable
+    input. ``mean_denominator`` replaces the element count in the ``mean`` reduction
+    (PyTorch's weighted mean for class weights and ``ignore_index``).
+    """
+
+    values: Array
+    vjp: Vjp
+    mean_denominator: float | None = None
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    description: str
+    differentiable: bool = False
+    integer: bool = False  # class indices or lengths: integral values, computed as int64
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """A hyper-parameter: its kind and bounds. The default comes from the loss function."""
+
+    name: str
+    kind: ParamKind
+    description: str
+    nullable: bool = False
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    choices: tuple[Any, ...] | None = None
+
+
+class ShapeRule(Protocol):
+    """Checks the inputs' shapes against each other and gives the unreduced loss's shape."""
+
+    description: str
+
+    def unreduced_shape(self, shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, ...]: ...
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    name: str
+    family: str
+    summary: str
+    fn: Callable[..., Unreduced]
+    inputs: tuple[InputSpec, ...]
+    shape_rule: ShapeRule
+    reference: str
+    params: tuple[ParamSpec, ...] = ()
+    reductions: tuple[Reduction, ...] = ("mean", "sum", "none")
+    default_reduction: Reduction = "mean"
+    defaults: Mapping[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        signature = inspect.signature(self.fn).parameters
+        names = [p.name for p in self.params]
+        missing = [n for n in names if n not in signature or signature[n].default is inspect.Parameter.empty]
+        if missing:
+            raise TypeError(f"{self.name}: parameters {missing} need a default in {self.fn.__name__}()")
+        object.__setattr__(self, "defaults", {n: signature[n].default for n in names})
+
+    @property
+    def differentiable(self) -> tuple[str, ...]:
+        return tuple(i.name for i in self.inputs if i.differentiable)

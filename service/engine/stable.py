@@ -1,0 +1,47 @@
+"""Numerically stable building blocks shared by the losses.
+
+Each is written so that no intermediate overflows for finite inputs: exponentials only
+ever see non-positive arguments, and logarithms of sums go through log-sum-exp.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+Array = np.ndarray
+
+
+def softplus(x: Array) -> Array:
+    """``log(1 + exp(x))`` as ``max(x, 0) + log1p(exp(-|x|))``: exp never sees a positive number."""
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def log_sigmoid(x: Array) -> Array:
+    """``log(sigmoid(x)) = -softplus(-x)``, finite for every finite ``x``."""
+    return -softplus(-x)
+
+
+def sigmoid(x: Array) -> Array:
+    """``1 / (1 + exp(-x))``, branch-free.
+
+    For very negative ``x`` the exponential overflows to ``inf`` and the quotient is the
+    correct limit 0; the relative error elsewhere is a few ulp, as in PyTorch, which
+    evaluates the same expression. (Callers run under ``np.errstate(over="ignore")``.)
+    """
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def log_softmax(x: Array, axis: int = -1) -> Array:
+    """``x - logsumexp(x)`` with the maximum subtracted first, so exp never overflows."""
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def softmax_from_log(log_probs: Array) -> Array:
+    return np.exp(log_probs)
+
+
+def xlogy(x: Array, y: Array) -> Array:
+    """``x * log(y)`` with the convention ``0 * log(0) = 0`` (as ``torch.xlogy``)."""
+    safe_y = np.where(x == 0, 1, y)
+    return np.where(x == 0, 0, x * np.log(safe_y))

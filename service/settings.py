@@ -1,0 +1,29 @@
+"""The service's settings: one validated object, read from ``LOSS_SERVICE_*`` environment variables."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 2**20
+
+
+class Settings(BaseSettings):
+    """Every knob, with a default that works. A bad value fails at start-up, not mid-request."""
+
+    model_config = SettingsConfigDict(env_prefix="LOSS_SERVICE_", frozen=True)
+
+    host: str = Field("127.0.0.1", description="interface to listen on (0.0.0.0 in the container)")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port")
+    workers: int = Field(1, ge=1, le=64, description="worker processes")
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    access_log: bool = Field(True, description="log one line per request")
+    max_body_bytes: int = Field(64 * MiB, ge=1024, description="largest request body; larger ones get 413")
+    offload_bytes: int = Field(
+        256 * 1024,
+        ge=0,
+        description="bodies at least this large are parsed and computed in a worker thread, "
+        "so that one large request does not hold the event loop from small ones",
+    )

@@ -1,0 +1,136 @@
+"""JSON bodies to NumPy arrays without Python loops, and results back to JSON with orjson.
+
+The request body is parsed once by orjson; each array field is handed to ``np.asarray``,
+which walks the nested lists in C. NumPy's dtype discovery already rejects ragged arrays,
+strings, nulls and objects; the one thing it lets through is a boolean among numbers
+(``np.asarray([1.0, True])`` is ``[1., 1.]``), so that is checked with a C-level scan of
+the element types. Only when something is wrong does a Python walk run, to find the
+first offending element and point at it.
+"""
+
+from __future__ import annotations
+
+from itertools import chain
+from typing import Any
+
+import numpy as np
+import orjson
+
+from ..engine.errors import InvalidInput, Issue, Location
+
+
+class MalformedJSON(ValueError):
+    """The body is not JSON (or uses the non-standard NaN/Infinity tokens)."""
+
+
+_NON_STANDARD_TOKENS = (b"NaN", b"Infinity")
+
+
+def decode_json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        message = str(error)
+        if "infinity when parsed as double" in message:
+            raise MalformedJSON(f"a number is too large for a double (float64): {message}") from None
+        near = body[max(0, error.pos - 1) : error.pos + len(b"Infinity")]
+        if any(token in near for token in _NON_STANDARD_TOKENS):
+            raise MalformedJSON(f"NaN and Infinity are not JSON; send finite numbers ({message})") from None
+        raise MalformedJSON(f"the body is not valid JSON: {message}") from None
+
+
+def to_array(value: Any, location: Location) -> np.ndarray:
+    """A rectangular nested list of numbers as an int64 or float64 array.
+
+    Raises ``InvalidInput`` located at the first element that is not a number, or the
+    first list whose length differs from its siblings'. Integers beyond the int64 range
+    make the array float64.
+    """
+    if not isinstance(value, list):
+        raise InvalidInput(
+            "an array was expected",
+            [Issue(location, f"expected a (nested) array of numbers, got {_json_type(value)}")],
+        )
+    try:
+        array = np.asarray(value)
+    except (ValueError, OverflowError):
+        array = None
+    if array is None or array.dtype.kind not in "iuf" or _has_booleans(value, array.ndim):
+        issue = _first_problem(value, location)
+        if issue is not None:
+            raise InvalidInput("arrays must be rectangular nested lists of numbers", [issue])
+        array = None  # only numbers, some of them integers beyond int64
+    if array is None or array.dtype.kind == "u":
+        # JSON has one kind of number: integers past int64 are read as the floats they are.
+        array = np.asarray(value, dtype=np.float64)
+    return array
+
+
+def _has_booleans(value: list[Any], rank: int) -> bool:
+    """Whether a rectangular nested list of rank ``rank`` holds a bool among its numbers."""
+    elements = value
+    for _ in range(rank - 1):
+        elements = chain.from_iterable(elements)
+    return bool in map(type, elements)
+
+
+def _first_problem(value: Any, location: Location) -> Issue | None:
+    """Walk the nested lists to find the first non-number or ragged list (error path only).
+
+    The expected shape is the one the first elements spell out, as NumPy reads it.
+    """
+    shape: list[int] = []
+    node = value
+    while isinstance(node, list):
+        shape.append(len(node))
+        if not node:
+            break
+        node = node[0]
+
+    def walk(node: Any, path: Location, depth: int) -> Issue | None:
+        if depth < len(shape):
+            if not isinstance(node, list):
+                return Issue(path, f"ragged array: expected a list of length {shape[depth]}, got {_json_type(node)}")
+            if len(node) != shape[depth]:
+                return Issue(path, f"ragged array: this list has length {len(node)}, its siblings {shape[depth]}")
+            for i, child in enumerate(node):
+                issue = walk(child, (*path, i), depth + 1)
+                if issue is not None:
+                    return issue
+            return None
+        if isinstance(node, list):
+            return Issue(path, "ragged array: a list where its siblings hold numbers")
+        if isinstance(node, bool) or not isinstance(node, (int, float)):
+            return Issue(path, f"expected a number, got {_json_type(node)}")
+        return None
+
+    return walk(value, location, 0)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return "a number"
+
+
+def as_output(array: np.ndarray) -> np.ndarray:
+    """An array ready for ``encode_json``: C-contiguous float64.
+
+    float32 results are widened: every number is written in the shortest form that reads
+    back to the same float64 (the contract), which for a float32 value is its exact
+    float64 widening.
+    """
+    return np.ascontiguousarray(array, dtype=np.float64)
+
+
+def encode_json(document: Any) -> bytes:
+    """orjson, with NumPy arrays (pass them through ``as_output``) written from their buffers."""
+    return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
