@@ -40,8 +40,9 @@ def reduce(unreduced: Unreduced, weight: Array | None, reduction: Reduction) -> 
 
     - ``none``: ``w * l`` (its gradient is that of the sum of the returned values);
     - ``sum``: ``sum(w * l)``;
-    - ``mean``: ``sum(w * l) / count``, ``count`` the number of values, or the loss's own
-      ``mean_denominator`` (PyTorch's weighted mean over class weights);
+    - ``mean``: ``sum(w * s * l) / count``, ``count`` the number of values or the loss's own
+      ``mean_denominator`` (PyTorch's weighted mean over class weights), ``s`` the loss's
+      ``mean_scale`` (1 unless given);
     - ``batchmean``: ``sum(w * l) / N``, ``N`` the first axis.
     """
     values = unreduced.values
@@ -59,6 +60,9 @@ def reduce(unreduced: Unreduced, weight: Array | None, reduction: Reduction) -> 
     cotangent = np.full(values.shape, scale, dtype=values.dtype)
     if weight is not None:
         cotangent = cotangent * weight
+    if reduction == "mean" and unreduced.mean_scale is not None:
+        cotangent = cotangent * unreduced.mean_scale
+        weighted = weighted * unreduced.mean_scale
     if reduction == "none":
         return weighted, cotangent
     return np.sum(weighted) * scale, cotangent

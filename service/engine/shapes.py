@@ -74,3 +74,56 @@ class ClassIndexed:
             self.indices, shapes[self.indices], self.scores, expected, f"{self.scores}'s shape without the class axis"
         )
         return expected
+
+
+@dataclass(frozen=True)
+class PerExample:
+    """Inputs share one shape ``(N, ...)`` of rank >= 2; the loss reduces every axis but the first: ``(N,)``."""
+
+    names: tuple[str, ...] = ("y_true", "y_pred")
+    description: str = "per-example: (N,), every non-batch axis reduced"
+
+    def unreduced_shape(self, shapes: Mapping[str, Shape]) -> Shape:
+        reference = self.names[-1]
+        _require_rank(reference, shapes[reference], 2)
+        for name in self.names[:-1]:
+            _require_equal(name, shapes[name], reference, shapes[reference], f"{reference}'s shape")
+        return shapes[reference][:1]
+
+
+@dataclass(frozen=True)
+class PairsWithLabels:
+    """Two batches of vectors ``(N, D)`` of one shape and a label per pair ``(N,)``; the loss is ``(N,)``."""
+
+    first: str = "x1"
+    second: str = "x2"
+    labels: str = "y_true"
+    description: str = "per-pair: (N,)"
+
+    def unreduced_shape(self, shapes: Mapping[str, Shape]) -> Shape:
+        _require_rank(self.first, shapes[self.first], 2, 2)
+        _require_equal(self.second, shapes[self.second], self.first, shapes[self.first], f"{self.first}'s shape")
+        expected = shapes[self.first][:1]
+        _require_equal(self.labels, shapes[self.labels], self.first, expected, "shape (N,) =")
+        return expected
+
+
+@dataclass(frozen=True)
+class WithVariance:
+    """``y_true`` and ``y_pred`` of one shape ``(N, ...)``, and ``var`` of that shape, or with
+    its last axis 1 or dropped (one variance shared across the last axis), as PyTorch's
+    ``gaussian_nll_loss`` accepts. The loss has ``y_pred``'s shape."""
+
+    variance: str = "var"
+    description: str = "elementwise: the inputs' shape (N, ...)"
+
+    def unreduced_shape(self, shapes: Mapping[str, Shape]) -> Shape:
+        shape = Elementwise().unreduced_shape(shapes)
+        var = shapes[self.variance]
+        allowed = [shape, shape[:-1] + (1,), shape[:-1]] if len(shape) > 1 else [shape, (1,)]
+        if var not in allowed:
+            raise InvalidInput(
+                "var does not fit y_pred",
+                [Issue((self.variance,), f"var has shape {list(var)}; expected one of {[list(s) for s in allowed]}")],
+            )
+        return shape

@@ -28,13 +28,15 @@ class Unreduced:
 
     ``vjp(cotangent)`` takes an array of ``values``' shape (the derivative of the final
     scalar with respect to each value) and returns the gradient for each differentiable
-    input. ``mean_denominator`` replaces the element count in the ``mean`` reduction
+    input. For the ``mean`` reduction only, ``mean_scale`` multiplies each value (CTC divides
+    each sample by its target length) and ``mean_denominator`` replaces the element count
     (PyTorch's weighted mean for class weights and ``ignore_index``).
     """
 
     values: Array
     vjp: Vjp
     mean_denominator: float | None = None
+    mean_scale: Array | None = None
 
 
 @dataclass(frozen=True)

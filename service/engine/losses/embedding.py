@@ -1,0 +1,3 @@
+"""The embedding losses."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""The segmentation losses."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""The sequence losses."""
+
+from __future__ import annotations

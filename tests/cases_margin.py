@@ -1,0 +1,7 @@
+"""Cases for the margin losses added by the catalog issue."""
+
+from __future__ import annotations
+
+from .casekit import Case
+
+CASES: list[Case] = []
