@@ -11,7 +11,9 @@ from fastapi import FastAPI
 from . import __version__
 from .api.openapi import build_openapi
 from .api.problems import install_problem_handlers
-from .api.routes import health, losses
+from .api.dispatch import Dispatcher
+from .api.routes import batch, health, losses
+from .api.schemas import batch_models
 from .engine import CATALOG
 from .settings import Settings
 
@@ -38,12 +40,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     # Routes go on the app's own router (not included sub-routers), so that a 405's Allow
     # header can list every method a path offers.
+    dispatcher = Dispatcher(CATALOG)
     health.add_routes(app.router)
-    models = losses.add_routes(app.router, CATALOG, settings)
+    losses.add_routes(app.router, dispatcher, settings)
+    batch.add_routes(app.router, dispatcher, settings)
+    models = [*dispatcher.requests.values(), *dispatcher.results.values(), *batch_models(dispatcher.requests)]
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = build_openapi(app, models.values())
+            app.openapi_schema = build_openapi(app, models)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

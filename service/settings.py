@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     access_log: bool = Field(True, description="log one line per request")
     max_body_bytes: int = Field(64 * MiB, ge=1024, description="largest request body; larger ones get 413")
+    batch_max_items: int = Field(256, ge=1, le=100_000, description="most items in one POST /batch")
     offload_bytes: int = Field(
         256 * 1024,
         ge=0,

@@ -8,11 +8,13 @@ generator still gets a typed method per loss.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
 from ..engine.spec import InputSpec, LossSpec, ParamSpec
+from .problems import Problem
 
 COMPONENTS = "#/components/schemas/"
 NUMBER_TENSOR = "NumberTensor"
@@ -195,3 +197,42 @@ def loss_info(spec: LossSpec) -> LossInfo:
         none_shape=spec.shape_rule.description,
         reference=spec.reference,
     )
+
+
+# POST /batch.
+
+
+def batch_models(requests: Mapping[str, type[BaseModel]]) -> tuple[type[BaseModel], type[BaseModel]]:
+    """``BatchRequest`` (items discriminated by ``loss``) and ``BatchResponse``, for the OpenAPI document.
+
+    The route itself validates each item with its loss's request model, so that one bad
+    item fails alone; these models only describe the shapes.
+    """
+    items = tuple(
+        create_model(  # type: ignore[call-overload]
+            f"{_camel(name)}BatchItem",
+            __base__=model,
+            loss=(Literal[name], Field(..., description="the loss to compute")),  # type: ignore[valid-type]
+        )
+        for name, model in requests.items()
+    )
+    item_type = Annotated[Union[items], Field(discriminator="loss")]  # type: ignore[valid-type]  # noqa: UP007
+    request = create_model(
+        "BatchRequest",
+        __config__=_STRICT,
+        __doc__="Several computations: each item is a loss's request body plus its name.",
+        items=(list[item_type], Field(..., min_length=1)),  # type: ignore[valid-type]
+    )
+    return request, BatchResponse
+
+
+class BatchResult(BaseModel):
+    """One item's outcome: the status and body ``POST /losses/{name}`` would have answered."""
+
+    status: int
+    result: dict[str, Any] | None = Field(None, description="the loss's result, when status is 200")
+    problem: Problem | None = Field(None, description="the problem, when status is 4xx")
+
+
+class BatchResponse(BaseModel):
+    results: list[BatchResult]

@@ -1,0 +1,87 @@
+"""From a decoded request document to a response document: the one path every route computes through."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from ..engine import InvalidInput, LossSpec, compute
+from ..transport import MalformedJSON, as_output, decode_json, encode_json, to_array
+from .problems import ProblemError, from_invalid_input, from_validation_error
+from .schemas import request_model, response_model
+
+
+class Dispatcher:
+    """Validates requests for the catalog's losses and computes them.
+
+    Holds one generated request model per loss; ``POST /losses/{name}`` and ``/batch``
+    both go through ``compute``, so an item of a batch answers exactly what the single
+    request would.
+    """
+
+    def __init__(self, catalog: Mapping[str, LossSpec]) -> None:
+        self.catalog = catalog
+        self.requests: dict[str, type[BaseModel]] = {name: request_model(spec) for name, spec in catalog.items()}
+        self.results: dict[str, type[BaseModel]] = {name: response_model(spec) for name, spec in catalog.items()}
+
+    def unknown_loss(self, name: str) -> ProblemError:
+        return ProblemError(404, "unknown-loss", f"no loss named {name!r}; the losses are: {', '.join(self.catalog)}")
+
+    def compute(self, name: str, payload: Any) -> dict[str, Any]:
+        """The response document for ``payload`` (a decoded body) sent to ``POST /losses/{name}``."""
+        spec = self.catalog.get(name)
+        if spec is None:
+            raise self.unknown_loss(name)
+        try:
+            request = self.requests[name].model_validate(payload)
+        except ValidationError as error:
+            raise from_validation_error(error, payload) from None
+        try:
+            arrays = {item.name: to_array(payload[item.name], (item.name,)) for item in spec.inputs}
+            weight = payload.get("sample_weight")
+            result = compute(
+                spec,
+                arrays,
+                request.params.model_dump(),  # type: ignore[attr-defined]
+                sample_weight=None if weight is None else to_array(weight, ("sample_weight",)),
+                reduction=request.reduction,  # type: ignore[attr-defined]
+                return_grad=request.return_grad,  # type: ignore[attr-defined]
+                dtype=request.dtype,  # type: ignore[attr-defined]
+            )
+        except InvalidInput as error:
+            raise from_invalid_input(error) from None
+        document: dict[str, Any] = {
+            "name": result.name,
+            "reduction": result.reduction,
+            "dtype": result.dtype,
+            "loss": result.loss if isinstance(result.loss, float) else as_output(result.loss),
+        }
+        if result.grads is not None:
+            document["grad"] = {name: as_output(g) for name, g in result.grads.items()}
+        return document
+
+
+def decode(body: bytes) -> Any:
+    try:
+        return decode_json(body)
+    except MalformedJSON as error:
+        raise ProblemError(400, "malformed-json", str(error)) from None
+
+
+async def respond(body: bytes, offload_bytes: int, answer: Callable[[Any], Any]) -> bytes:
+    """Decode ``body``, ``answer`` it and encode the result; off the event loop when the body is large.
+
+    A 1e6-element JSON body holds the CPU for a good fraction of a second (parse, compute,
+    serialise); in a worker thread the loop keeps accepting and answering small requests
+    meanwhile.
+    """
+
+    def work() -> bytes:
+        return encode_json(answer(decode(body)))
+
+    if len(body) >= offload_bytes:
+        return await run_in_threadpool(work)
+    return work()
