@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import FastAPI
 
 from . import __version__
+from .api.dispatch import Dispatcher
 from .api.openapi import build_openapi
 from .api.problems import install_problem_handlers
-from .api.dispatch import Dispatcher
 from .api.routes import batch, health, losses
 from .api.schemas import batch_models
 from .engine import CATALOG

@@ -142,8 +142,6 @@ class Case:
         return self.make(rng, shape)
 
 
-
-
 def resolve_params(case: Case, inputs: Inputs, seed: int = 0) -> dict[str, Any]:
     """Concrete params: "per-class" becomes one positive weight per class of the last axis."""
     rng = np.random.default_rng(seed + 1000)

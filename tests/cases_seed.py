@@ -131,7 +131,9 @@ CASES: list[Case] = [
         {"from_logits": True, "label_smoothing": 0.2},
         torch_reference=torch_bce_logits,
     ),
-    Case("binary_crossentropy", binary_logits, {"from_logits": True, "pos_weight": 2.5}, torch_reference=torch_bce_logits),
+    Case(
+        "binary_crossentropy", binary_logits, {"from_logits": True, "pos_weight": 2.5}, torch_reference=torch_bce_logits
+    ),
     Case(
         "binary_crossentropy",
         binary_logits,

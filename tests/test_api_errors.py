@@ -144,7 +144,9 @@ def test_404_get_unknown_loss(api_client: TestClient) -> None:
     _assert_lists_the_losses(problem, "nope")
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/nowhere"), ("POST", "/v1/losses/mse"), ("GET", "/losses/mse/extra")])
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/nowhere"), ("POST", "/v1/losses/mse"), ("GET", "/losses/mse/extra")]
+)
 def test_404_unknown_path(api_client: TestClient, method: str, path: str) -> None:
     response = api_client.request(method, path, content=b"{}", headers=JSON)
     assert_problem(response, 404, None, detail=(path, "GET /losses"), pointers=[])
@@ -276,143 +278,414 @@ P2 = [[0.5, 0.5], [0.5, 0.5]]  # two rows of valid probabilities
 
 UNPROCESSABLE = [
     # booleans are not numbers
-    Bad("bool-in-y_pred", "mse", {"y_true": [1.0, 2.0], "y_pred": [1.0, True]}, ["/y_pred/1"], error_detail=("boolean",)),
-    Bad("bool-in-2d-y_true", "mse", {"y_true": [[1, 2], [False, 4]], "y_pred": [[1, 2], [3, 4]]}, ["/y_true/1/0"],
-        error_detail=("boolean",)),
-    Bad("bool-in-sample_weight", "mse", {**VALID_MSE, "sample_weight": [1.0, True]}, ["/sample_weight/1"],
-        error_detail=("boolean",)),
-    Bad("bool-param-gamma", "binary_focal", {"y_true": [1.0, 0.0], "y_pred": [0.3, -0.2], "params": {"gamma": True}},
-        ["/params/gamma"], kind="invalid-request", error_detail=("number",)),
-    Bad("bool-in-class_weight", "sparse_categorical_crossentropy",
-        {"y_true": [0, 1], "y_pred": P2, "params": {"class_weight": [1.0, True]}}, ["/params/class_weight/1"],
-        kind="invalid-request", error_detail=("number",)),
-    Bad("bool-return_grad-int", "mse", {**VALID_MSE, "return_grad": 1}, ["/return_grad"], kind="invalid-request",
-        error_detail=("boolean",)),
+    Bad(
+        "bool-in-y_pred", "mse", {"y_true": [1.0, 2.0], "y_pred": [1.0, True]}, ["/y_pred/1"], error_detail=("boolean",)
+    ),
+    Bad(
+        "bool-in-2d-y_true",
+        "mse",
+        {"y_true": [[1, 2], [False, 4]], "y_pred": [[1, 2], [3, 4]]},
+        ["/y_true/1/0"],
+        error_detail=("boolean",),
+    ),
+    Bad(
+        "bool-in-sample_weight",
+        "mse",
+        {**VALID_MSE, "sample_weight": [1.0, True]},
+        ["/sample_weight/1"],
+        error_detail=("boolean",),
+    ),
+    Bad(
+        "bool-param-gamma",
+        "binary_focal",
+        {"y_true": [1.0, 0.0], "y_pred": [0.3, -0.2], "params": {"gamma": True}},
+        ["/params/gamma"],
+        kind="invalid-request",
+        error_detail=("number",),
+    ),
+    Bad(
+        "bool-in-class_weight",
+        "sparse_categorical_crossentropy",
+        {"y_true": [0, 1], "y_pred": P2, "params": {"class_weight": [1.0, True]}},
+        ["/params/class_weight/1"],
+        kind="invalid-request",
+        error_detail=("number",),
+    ),
+    Bad(
+        "bool-return_grad-int",
+        "mse",
+        {**VALID_MSE, "return_grad": 1},
+        ["/return_grad"],
+        kind="invalid-request",
+        error_detail=("boolean",),
+    ),
     # strings, nulls and objects where numbers go
-    Bad("string-in-y_pred", "mse", {"y_true": [1.0, 2.0], "y_pred": [1.0, "2"]}, ["/y_pred/1"], error_detail=("string",)),
-    Bad("string-param", "binary_crossentropy",
-        {"y_true": [1.0], "y_pred": [0.5], "params": {"label_smoothing": "0.1"}}, ["/params/label_smoothing"],
-        kind="invalid-request", error_detail=("number",)),
-    Bad("null-in-y_pred", "mse", {"y_true": [[1.0, 2.0]], "y_pred": [[1.0, None]]}, ["/y_pred/0/1"], error_detail=("null",)),
-    Bad("null-in-sample_weight", "mse", {**VALID_MSE, "sample_weight": [None, 1.0]}, ["/sample_weight/0"],
-        error_detail=("null",)),
-    Bad("object-in-y_true", "mse", {"y_true": [{}, 1.0], "y_pred": [1.0, 1.0]}, ["/y_true/0"], error_detail=("object",)),
+    Bad(
+        "string-in-y_pred", "mse", {"y_true": [1.0, 2.0], "y_pred": [1.0, "2"]}, ["/y_pred/1"], error_detail=("string",)
+    ),
+    Bad(
+        "string-param",
+        "binary_crossentropy",
+        {"y_true": [1.0], "y_pred": [0.5], "params": {"label_smoothing": "0.1"}},
+        ["/params/label_smoothing"],
+        kind="invalid-request",
+        error_detail=("number",),
+    ),
+    Bad(
+        "null-in-y_pred",
+        "mse",
+        {"y_true": [[1.0, 2.0]], "y_pred": [[1.0, None]]},
+        ["/y_pred/0/1"],
+        error_detail=("null",),
+    ),
+    Bad(
+        "null-in-sample_weight",
+        "mse",
+        {**VALID_MSE, "sample_weight": [None, 1.0]},
+        ["/sample_weight/0"],
+        error_detail=("null",),
+    ),
+    Bad(
+        "object-in-y_true", "mse", {"y_true": [{}, 1.0], "y_pred": [1.0, 1.0]}, ["/y_true/0"], error_detail=("object",)
+    ),
     Bad("object-for-y_pred", "mse", {"y_true": [1.0], "y_pred": {"a": 1}}, ["/y_pred"], error_detail=("object",)),
     # ragged arrays: the pointer names the ragged row
-    Bad("ragged-row", "mse", {"y_true": [[1, 2], [3, 4]], "y_pred": [[1, 2], [3]]}, ["/y_pred/1"],
-        detail=("rectangular",), error_detail=("ragged", "length 1")),
-    Bad("ragged-deep", "categorical_crossentropy",
-        {"y_true": [[[1, 0]], [[0, 1]]], "y_pred": [[[0.5, 0.5]], [[0.5, [0.5]]]]}, ["/y_pred/1/0/1"],
-        error_detail=("ragged",)),
-    Bad("ragged-list-for-number", "mse", {"y_true": [[1], [[2]]], "y_pred": [[1], [2]]}, ["/y_true/1/0"],
-        error_detail=("ragged",)),
+    Bad(
+        "ragged-row",
+        "mse",
+        {"y_true": [[1, 2], [3, 4]], "y_pred": [[1, 2], [3]]},
+        ["/y_pred/1"],
+        detail=("rectangular",),
+        error_detail=("ragged", "length 1"),
+    ),
+    Bad(
+        "ragged-deep",
+        "categorical_crossentropy",
+        {"y_true": [[[1, 0]], [[0, 1]]], "y_pred": [[[0.5, 0.5]], [[0.5, [0.5]]]]},
+        ["/y_pred/1/0/1"],
+        error_detail=("ragged",),
+    ),
+    Bad(
+        "ragged-list-for-number",
+        "mse",
+        {"y_true": [[1], [[2]]], "y_pred": [[1], [2]]},
+        ["/y_true/1/0"],
+        error_detail=("ragged",),
+    ),
     # wrong rank
-    Bad("scalar-y_pred", "mse", {"y_true": [1.0], "y_pred": 1.0}, ["/y_pred"], detail=("array",),
-        error_detail=("array",)),
-    Bad("rank1-categorical", "categorical_crossentropy", {"y_true": [0.0, 1.0], "y_pred": [0.5, 0.5]}, ["/y_pred"],
-        detail=("rank",), error_detail=("rank at least 2", "rank 1")),
-    Bad("rank1-sparse", "sparse_categorical_crossentropy", {"y_true": [0], "y_pred": [0.5]}, ["/y_pred"],
-        detail=("rank",), error_detail=("rank at least 2",)),
+    Bad(
+        "scalar-y_pred",
+        "mse",
+        {"y_true": [1.0], "y_pred": 1.0},
+        ["/y_pred"],
+        detail=("array",),
+        error_detail=("array",),
+    ),
+    Bad(
+        "rank1-categorical",
+        "categorical_crossentropy",
+        {"y_true": [0.0, 1.0], "y_pred": [0.5, 0.5]},
+        ["/y_pred"],
+        detail=("rank",),
+        error_detail=("rank at least 2", "rank 1"),
+    ),
+    Bad(
+        "rank1-sparse",
+        "sparse_categorical_crossentropy",
+        {"y_true": [0], "y_pred": [0.5]},
+        ["/y_pred"],
+        detail=("rank",),
+        error_detail=("rank at least 2",),
+    ),
     # shapes that do not match
-    Bad("mse-shapes", "mse", {"y_true": [1.0, 2.0], "y_pred": [1.0, 2.0, 3.0]}, ["/y_true"], detail=("shapes",),
-        error_detail=("[2]", "[3]")),
-    Bad("categorical-shapes", "categorical_crossentropy", {"y_true": [[1, 0, 0], [0, 1, 0]], "y_pred": P2},
-        ["/y_true"], detail=("shapes",), error_detail=("[2, 3]", "[2, 2]")),
-    Bad("sparse-shapes", "sparse_categorical_crossentropy", {"y_true": [[0], [1]], "y_pred": P2}, ["/y_true"],
-        detail=("shapes",), error_detail=("without the class axis", "[2]")),
+    Bad(
+        "mse-shapes",
+        "mse",
+        {"y_true": [1.0, 2.0], "y_pred": [1.0, 2.0, 3.0]},
+        ["/y_true"],
+        detail=("shapes",),
+        error_detail=("[2]", "[3]"),
+    ),
+    Bad(
+        "categorical-shapes",
+        "categorical_crossentropy",
+        {"y_true": [[1, 0, 0], [0, 1, 0]], "y_pred": P2},
+        ["/y_true"],
+        detail=("shapes",),
+        error_detail=("[2, 3]", "[2, 2]"),
+    ),
+    Bad(
+        "sparse-shapes",
+        "sparse_categorical_crossentropy",
+        {"y_true": [[0], [1]], "y_pred": P2},
+        ["/y_true"],
+        detail=("shapes",),
+        error_detail=("without the class axis", "[2]"),
+    ),
     # probabilities outside [0, 1] when from_logits is false
-    Bad("bce-probability", "binary_crossentropy", {"y_true": [[1.0], [0.0]], "y_pred": [[0.5], [1.5]]},
-        ["/y_pred/1/0"], detail=("probability in [0, 1]",), error_detail=("1.5",)),
-    Bad("bce-target", "binary_crossentropy", {"y_true": [[1.0], [-0.25]], "y_pred": [[0.5], [0.5]]},
-        ["/y_true/1/0"], detail=("probability",), error_detail=("-0.25",)),
-    Bad("cce-probability", "categorical_crossentropy", {"y_true": [[1, 0], [0, 1]], "y_pred": [[0.5, 0.5], [-0.1, 1.1]]},
-        ["/y_pred/1/0", "/y_pred/1/1"], detail=("2 value(s)", "probability in [0, 1]"), error_detail=("-0.1",)),
-    Bad("kl-probability", "kl_divergence", {"y_true": [[1, 0], [0, 1]], "y_pred": [[0.5, 0.5], [1.2, 0.1]]},
-        ["/y_pred/1/0"], detail=("probability in [0, 1]",), error_detail=("1.2",)),
+    Bad(
+        "bce-probability",
+        "binary_crossentropy",
+        {"y_true": [[1.0], [0.0]], "y_pred": [[0.5], [1.5]]},
+        ["/y_pred/1/0"],
+        detail=("probability in [0, 1]",),
+        error_detail=("1.5",),
+    ),
+    Bad(
+        "bce-target",
+        "binary_crossentropy",
+        {"y_true": [[1.0], [-0.25]], "y_pred": [[0.5], [0.5]]},
+        ["/y_true/1/0"],
+        detail=("probability",),
+        error_detail=("-0.25",),
+    ),
+    Bad(
+        "cce-probability",
+        "categorical_crossentropy",
+        {"y_true": [[1, 0], [0, 1]], "y_pred": [[0.5, 0.5], [-0.1, 1.1]]},
+        ["/y_pred/1/0", "/y_pred/1/1"],
+        detail=("2 value(s)", "probability in [0, 1]"),
+        error_detail=("-0.1",),
+    ),
+    Bad(
+        "kl-probability",
+        "kl_divergence",
+        {"y_true": [[1, 0], [0, 1]], "y_pred": [[0.5, 0.5], [1.2, 0.1]]},
+        ["/y_pred/1/0"],
+        detail=("probability in [0, 1]",),
+        error_detail=("1.2",),
+    ),
     # labels that are not ±1 or 0/1
-    Bad("hinge-half", "hinge", {"y_true": [1.0, 0.5], "y_pred": [1.0, 2.0]}, ["/y_true/1"], detail=("label",),
-        error_detail=("0.5",)),
-    Bad("hinge-mix", "hinge", {"y_true": [1.0, 0.0, -1.0], "y_pred": [1.0, 2.0, 3.0]}, ["/y_true/1"],
-        detail=("label in {-1, 1}",), error_detail=("0.0",)),
-    Bad("perceptron-mix", "perceptron", {"y_true": [0.0, -1.0], "y_pred": [1.0, 2.0]}, ["/y_true/0"],
-        detail=("label in {-1, 1}",)),
-    Bad("perceptron-two", "perceptron", {"y_true": [[1.0, 2.0]], "y_pred": [[1.0, 2.0]]}, ["/y_true/0/1"],
-        detail=("label",), error_detail=("2.0",)),
+    Bad(
+        "hinge-half",
+        "hinge",
+        {"y_true": [1.0, 0.5], "y_pred": [1.0, 2.0]},
+        ["/y_true/1"],
+        detail=("label",),
+        error_detail=("0.5",),
+    ),
+    Bad(
+        "hinge-mix",
+        "hinge",
+        {"y_true": [1.0, 0.0, -1.0], "y_pred": [1.0, 2.0, 3.0]},
+        ["/y_true/1"],
+        detail=("label in {-1, 1}",),
+        error_detail=("0.0",),
+    ),
+    Bad(
+        "perceptron-mix",
+        "perceptron",
+        {"y_true": [0.0, -1.0], "y_pred": [1.0, 2.0]},
+        ["/y_true/0"],
+        detail=("label in {-1, 1}",),
+    ),
+    Bad(
+        "perceptron-two",
+        "perceptron",
+        {"y_true": [[1.0, 2.0]], "y_pred": [[1.0, 2.0]]},
+        ["/y_true/0/1"],
+        detail=("label",),
+        error_detail=("2.0",),
+    ),
     # class indices out of range or not integers (C = 2)
-    Bad("sparse-fraction", "sparse_categorical_crossentropy", {"y_true": [0, 2.5], "y_pred": P2}, ["/y_true/1"],
-        detail=("integer",), error_detail=("2.5",)),
-    Bad("sparse-negative", "sparse_categorical_crossentropy", {"y_true": [0, -1], "y_pred": P2}, ["/y_true/1"],
-        detail=("class index in [0, 1]",), error_detail=("-1",)),
-    Bad("sparse-C", "sparse_categorical_crossentropy", {"y_true": [2, 0], "y_pred": P2}, ["/y_true/0"],
-        detail=("class index in [0, 1]",), error_detail=("2",)),
+    Bad(
+        "sparse-fraction",
+        "sparse_categorical_crossentropy",
+        {"y_true": [0, 2.5], "y_pred": P2},
+        ["/y_true/1"],
+        detail=("integer",),
+        error_detail=("2.5",),
+    ),
+    Bad(
+        "sparse-negative",
+        "sparse_categorical_crossentropy",
+        {"y_true": [0, -1], "y_pred": P2},
+        ["/y_true/1"],
+        detail=("class index in [0, 1]",),
+        error_detail=("-1",),
+    ),
+    Bad(
+        "sparse-C",
+        "sparse_categorical_crossentropy",
+        {"y_true": [2, 0], "y_pred": P2},
+        ["/y_true/0"],
+        detail=("class index in [0, 1]",),
+        error_detail=("2",),
+    ),
     # empty batch
     Bad("empty", "mse", {"y_true": [], "y_pred": []}, ["/y_true"], detail=("empty",), error_detail=("[0]",)),
-    Bad("empty-rows", "mse", {"y_true": [[]], "y_pred": [[]]}, ["/y_true"], detail=("empty",), error_detail=("[1, 0]",)),
+    Bad(
+        "empty-rows", "mse", {"y_true": [[]], "y_pred": [[]]}, ["/y_true"], detail=("empty",), error_detail=("[1, 0]",)
+    ),
     # params: unknown, out of range, wrong type
-    Bad("unknown-param", "mse", {**VALID_MSE, "params": {"delta": 1.0}}, ["/params/delta"], kind="invalid-request",
-        detail=("/params/delta",), error_detail=("unknown field",)),
-    Bad("unknown-param-escaped", "binary_crossentropy",
-        {"y_true": [1.0], "y_pred": [0.5], "params": {"a/b~c": 1}}, ["/params/a~1b~0c"], kind="invalid-request",
-        error_detail=("unknown field",)),
-    Bad("label_smoothing-1.5", "binary_crossentropy",
-        {"y_true": [1.0], "y_pred": [0.5], "params": {"label_smoothing": 1.5}}, ["/params/label_smoothing"],
-        kind="invalid-request", error_detail=("less than or equal to 1",)),
-    Bad("gamma-negative", "binary_focal", {"y_true": [1.0], "y_pred": [0.5], "params": {"gamma": -1}},
-        ["/params/gamma"], kind="invalid-request", error_detail=("greater than or equal to 0",)),
-    Bad("eps-zero", "categorical_crossentropy",
-        {"y_true": [[1.0, 0.0]], "y_pred": [[0.5, 0.5]], "params": {"eps": 0}}, ["/params/eps"], kind="invalid-request",
-        error_detail=("greater than 0",)),
-    Bad("from_logits-string", "binary_crossentropy",
-        {"y_true": [1.0], "y_pred": [0.5], "params": {"from_logits": "yes"}}, ["/params/from_logits"],
-        kind="invalid-request", error_detail=("boolean",)),
-    Bad("ignore_index-float", "sparse_categorical_crossentropy",
-        {"y_true": [0, 1], "y_pred": P2, "params": {"ignore_index": 1.0}}, ["/params/ignore_index"],
-        kind="invalid-request", error_detail=("integer",)),
+    Bad(
+        "unknown-param",
+        "mse",
+        {**VALID_MSE, "params": {"delta": 1.0}},
+        ["/params/delta"],
+        kind="invalid-request",
+        detail=("/params/delta",),
+        error_detail=("unknown field",),
+    ),
+    Bad(
+        "unknown-param-escaped",
+        "binary_crossentropy",
+        {"y_true": [1.0], "y_pred": [0.5], "params": {"a/b~c": 1}},
+        ["/params/a~1b~0c"],
+        kind="invalid-request",
+        error_detail=("unknown field",),
+    ),
+    Bad(
+        "label_smoothing-1.5",
+        "binary_crossentropy",
+        {"y_true": [1.0], "y_pred": [0.5], "params": {"label_smoothing": 1.5}},
+        ["/params/label_smoothing"],
+        kind="invalid-request",
+        error_detail=("less than or equal to 1",),
+    ),
+    Bad(
+        "gamma-negative",
+        "binary_focal",
+        {"y_true": [1.0], "y_pred": [0.5], "params": {"gamma": -1}},
+        ["/params/gamma"],
+        kind="invalid-request",
+        error_detail=("greater than or equal to 0",),
+    ),
+    Bad(
+        "eps-zero",
+        "categorical_crossentropy",
+        {"y_true": [[1.0, 0.0]], "y_pred": [[0.5, 0.5]], "params": {"eps": 0}},
+        ["/params/eps"],
+        kind="invalid-request",
+        error_detail=("greater than 0",),
+    ),
+    Bad(
+        "from_logits-string",
+        "binary_crossentropy",
+        {"y_true": [1.0], "y_pred": [0.5], "params": {"from_logits": "yes"}},
+        ["/params/from_logits"],
+        kind="invalid-request",
+        error_detail=("boolean",),
+    ),
+    Bad(
+        "ignore_index-float",
+        "sparse_categorical_crossentropy",
+        {"y_true": [0, 1], "y_pred": P2, "params": {"ignore_index": 1.0}},
+        ["/params/ignore_index"],
+        kind="invalid-request",
+        error_detail=("integer",),
+    ),
     Bad("params-not-object", "mse", {**VALID_MSE, "params": [1]}, ["/params"], kind="invalid-request"),
-    Bad("pos_weight-length", "binary_crossentropy",
+    Bad(
+        "pos_weight-length",
+        "binary_crossentropy",
         {"y_true": [[1.0, 0.0]], "y_pred": [[0.5, 0.5]], "params": {"pos_weight": [1.0, 2.0, 3.0]}},
-        ["/params/pos_weight"], error_detail=("expected 2 numbers",)),
+        ["/params/pos_weight"],
+        error_detail=("expected 2 numbers",),
+    ),
     # the envelope
-    Bad("unknown-field", "mse", {**VALID_MSE, "weights": [1.0, 1.0]}, ["/weights"], kind="invalid-request",
-        error_detail=("unknown field",)),
-    Bad("missing-input", "mse", {"y_pred": [1.0]}, ["/y_true"], kind="invalid-request",
-        error_detail=("required",)),
-    Bad("reduction-batchmean-mse", "mse", {**VALID_MSE, "reduction": "batchmean"}, ["/reduction"],
-        kind="invalid-request", error_detail=("'mean'", "'sum'", "'none'")),
-    Bad("reduction-unknown", "kl_divergence", {"y_true": [[0.5, 0.5]], "y_pred": [[0.5, 0.5]], "reduction": "avg"},
-        ["/reduction"], kind="invalid-request", error_detail=("'batchmean'",)),
-    Bad("dtype-float16", "mse", {**VALID_MSE, "dtype": "float16"}, ["/dtype"], kind="invalid-request",
-        error_detail=("'float64'", "'float32'")),
+    Bad(
+        "unknown-field",
+        "mse",
+        {**VALID_MSE, "weights": [1.0, 1.0]},
+        ["/weights"],
+        kind="invalid-request",
+        error_detail=("unknown field",),
+    ),
+    Bad("missing-input", "mse", {"y_pred": [1.0]}, ["/y_true"], kind="invalid-request", error_detail=("required",)),
+    Bad(
+        "reduction-batchmean-mse",
+        "mse",
+        {**VALID_MSE, "reduction": "batchmean"},
+        ["/reduction"],
+        kind="invalid-request",
+        error_detail=("'mean'", "'sum'", "'none'"),
+    ),
+    Bad(
+        "reduction-unknown",
+        "kl_divergence",
+        {"y_true": [[0.5, 0.5]], "y_pred": [[0.5, 0.5]], "reduction": "avg"},
+        ["/reduction"],
+        kind="invalid-request",
+        error_detail=("'batchmean'",),
+    ),
+    Bad(
+        "dtype-float16",
+        "mse",
+        {**VALID_MSE, "dtype": "float16"},
+        ["/dtype"],
+        kind="invalid-request",
+        error_detail=("'float64'", "'float32'"),
+    ),
     Bad("body-array", "mse", [[0.0, 1.0], [0.5, 1.0]], [""], kind="invalid-request", error_detail=("dictionary",)),
     Bad("body-string", "mse", "y_true", [""], kind="invalid-request"),
     # sample_weight whose shape is not a prefix of the unreduced loss's (2, 2)
-    Bad("sample_weight-length", "mse", {**VALID_MSE, "sample_weight": [1.0, 2.0, 3.0]}, ["/sample_weight"],
-        detail=("sample_weight",), error_detail=("[3]", "[2] or [2, 2]")),
-    Bad("sample_weight-column", "mse", {**VALID_MSE, "sample_weight": [[1.0], [2.0]]}, ["/sample_weight"],
-        error_detail=("[2, 1]",)),
-    Bad("sample_weight-scalar", "mse", {**VALID_MSE, "sample_weight": 2.0}, ["/sample_weight"],
-        error_detail=("array",)),
+    Bad(
+        "sample_weight-length",
+        "mse",
+        {**VALID_MSE, "sample_weight": [1.0, 2.0, 3.0]},
+        ["/sample_weight"],
+        detail=("sample_weight",),
+        error_detail=("[3]", "[2] or [2, 2]"),
+    ),
+    Bad(
+        "sample_weight-column",
+        "mse",
+        {**VALID_MSE, "sample_weight": [[1.0], [2.0]]},
+        ["/sample_weight"],
+        error_detail=("[2, 1]",),
+    ),
+    Bad(
+        "sample_weight-scalar", "mse", {**VALID_MSE, "sample_weight": 2.0}, ["/sample_weight"], error_detail=("array",)
+    ),
     # results that are not finite, and float32 overflow
-    Bad("mse-overflow", "mse", {"y_true": [0.0, 1e300], "y_pred": [0.0, -1e300]}, ["/y_pred/1"],
-        kind="non-finite-result", detail=("not finite",), error_detail=("not finite",)),
-    Bad("mse-float32-result-overflow", "mse", {"y_true": [[1e20]], "y_pred": [[-1e20]], "dtype": "float32"},
-        ["/y_pred/0/0"], kind="non-finite-result", detail=("not finite",)),
-    Bad("float32-input-overflow", "mse", {"y_true": [1.0, 1e300], "y_pred": [1.0, 1.0], "dtype": "float32"},
-        ["/y_true/1"], detail=("overflow float32",), error_detail=("1e+300",)),
-    Bad("float32-weight-overflow", "mse", {**VALID_MSE, "sample_weight": [1.0, -1e39], "dtype": "float32"},
-        ["/sample_weight/1"], detail=("overflow float32",)),
-    Bad("sparse-all-ignored", "sparse_categorical_crossentropy",
-        {"y_true": [1, 1], "y_pred": P2, "params": {"ignore_index": 1}}, [""], kind="non-finite-result",
-        detail=("not finite",)),
+    Bad(
+        "mse-overflow",
+        "mse",
+        {"y_true": [0.0, 1e300], "y_pred": [0.0, -1e300]},
+        ["/y_pred/1"],
+        kind="non-finite-result",
+        detail=("not finite",),
+        error_detail=("not finite",),
+    ),
+    Bad(
+        "mse-float32-result-overflow",
+        "mse",
+        {"y_true": [[1e20]], "y_pred": [[-1e20]], "dtype": "float32"},
+        ["/y_pred/0/0"],
+        kind="non-finite-result",
+        detail=("not finite",),
+    ),
+    Bad(
+        "float32-input-overflow",
+        "mse",
+        {"y_true": [1.0, 1e300], "y_pred": [1.0, 1.0], "dtype": "float32"},
+        ["/y_true/1"],
+        detail=("overflow float32",),
+        error_detail=("1e+300",),
+    ),
+    Bad(
+        "float32-weight-overflow",
+        "mse",
+        {**VALID_MSE, "sample_weight": [1.0, -1e39], "dtype": "float32"},
+        ["/sample_weight/1"],
+        detail=("overflow float32",),
+    ),
+    Bad(
+        "sparse-all-ignored",
+        "sparse_categorical_crossentropy",
+        {"y_true": [1, 1], "y_pred": P2, "params": {"ignore_index": 1}},
+        [""],
+        kind="non-finite-result",
+        detail=("not finite",),
+    ),
 ]
 
 
 @pytest.mark.parametrize("case", UNPROCESSABLE, ids=[c.id for c in UNPROCESSABLE])
 def test_422(api_client: TestClient, case: Bad) -> None:
     response = post(api_client, case.loss, case.body)
-    assert_problem(
-        response, 422, case.kind, detail=case.detail, pointers=case.pointers, error_detail=case.error_detail
-    )
+    assert_problem(response, 422, case.kind, detail=case.detail, pointers=case.pointers, error_detail=case.error_detail)
 
 
 def test_422_schema_summary_names_the_pointer(api_client: TestClient) -> None:
@@ -446,7 +719,37 @@ def test_422_huge_class_index(api_client: TestClient, index: int, extra: dict[st
     )
     assert "-922337203685477" not in problem["detail"] + problem["errors"][0]["detail"]
     only = {"y_true": [index], "y_pred": [[0.5, 0.5]], **extra}
-    assert_problem(post(api_client, "sparse_categorical_crossentropy", only), 422, "invalid-input", pointers=["/y_true/0"])
+    assert_problem(
+        post(api_client, "sparse_categorical_crossentropy", only), 422, "invalid-input", pointers=["/y_true/0"]
+    )
+
+
+# Arrays nested deeper than NumPy's 64 dimensions (but within orjson's depth limit of 1024).
+
+
+def _nested(depth: int) -> bytes:
+    return b"[" * depth + b"1.0" + b"]" * depth
+
+
+@pytest.mark.parametrize(("field", "depth"), [("y_true", 65), ("y_true", 300), ("y_true", 1000), ("sample_weight", 70)])
+def test_422_array_deeper_than_64_dimensions(field: str, depth: int) -> None:
+    arrays = {"y_true": b"[1.0]", "y_pred": b"[1.0]", field: _nested(depth)}
+    body = b"{" + b", ".join(b'"%s": %s' % (k.encode(), v) for k, v in arrays.items()) + b"}"
+    with make_checked_client() as client:
+        problem = assert_problem(post(client, "mse", body), 422, "invalid-input")
+        assert all(e["pointer"].startswith(f"/{field}") for e in problem["errors"]), problem
+
+
+def test_400_array_deeper_than_the_json_depth_limit(api_client: TestClient) -> None:
+    body = b'{"y_true": ' + _nested(1024) + b', "y_pred": [1.0]}'
+    assert_problem(post(api_client, "mse", body), 400, "malformed-json", detail=("depth",), pointers=[])
+
+
+def test_array_of_rank_64_is_computed(api_client: TestClient) -> None:
+    body = b'{"y_true": ' + _nested(64) + b', "y_pred": ' + _nested(64).replace(b"1.0", b"1.5") + b"}"
+    response = post(api_client, "mse", body)
+    assert response.status_code == 200, response.text
+    assert response.json()["loss"] == 0.25
 
 
 # The same requests, minus the fault, succeed: the 422s above are about the fault alone.

@@ -44,7 +44,7 @@ def test_gradient_matches_central_differences(case: Case, reduction: str, weight
     result = compute(spec, inputs, params, sample_weight=weight, reduction=reduction, return_grad=True)
     assert result.grads is not None and set(result.grads) == set(spec.differentiable)
     for name in spec.differentiable:
-        numeric = central_difference(lambda x: loss_at(name, x), inputs[name])
+        numeric = central_difference(lambda x, name=name: loss_at(name, x), inputs[name])
         assert result.grads[name].shape == inputs[name].shape
         np.testing.assert_allclose(result.grads[name], numeric, rtol=1e-6, atol=1e-7, err_msg=f"d/d{name}")
 

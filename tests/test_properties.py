@@ -12,7 +12,9 @@ from service.engine import CATALOG, compute
 
 from .cases import CASES, Case, resolve_params
 
-shapes = st.tuples(st.integers(1, 5), st.integers(2, 5)) | st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(2, 4))
+shapes = st.tuples(st.integers(1, 5), st.integers(2, 5)) | st.tuples(
+    st.integers(1, 3), st.integers(1, 3), st.integers(2, 4)
+)
 seeds = st.integers(0, 2**32 - 1)
 cases = st.sampled_from(CASES)
 
@@ -46,7 +48,9 @@ def test_mean_is_the_sum_over_the_count(case: Case, seed: int, shape: tuple[int,
     weighted_mean = params.get("class_weight") is not None or params.get("ignore_index") is not None
     if weighted_mean:  # PyTorch: divide by the class weights of the targets not ignored
         target = inputs["y_true"]
-        kept = target != params["ignore_index"] if params.get("ignore_index") is not None else np.ones(target.shape, bool)
+        kept = (
+            target != params["ignore_index"] if params.get("ignore_index") is not None else np.ones(target.shape, bool)
+        )
         w = np.asarray(params["class_weight"]) if params.get("class_weight") is not None else np.ones(shape[-1])
         count = float(np.sum(w[np.where(kept, target, 0)] * kept))
     else:

@@ -104,7 +104,11 @@ def _torch_weight_total(tensors: dict[str, Any], params: dict[str, Any]) -> Any:
     weight = params.get("class_weight")
     ignore_index = params.get("ignore_index")
     kept = target != ignore_index if ignore_index is not None else torch.ones_like(target, dtype=torch.bool)
-    w = torch.ones(tensors["y_pred"].shape[-1], dtype=torch.float64) if weight is None else torch.tensor(weight, dtype=torch.float64)
+    w = (
+        torch.ones(tensors["y_pred"].shape[-1], dtype=torch.float64)
+        if weight is None
+        else torch.tensor(weight, dtype=torch.float64)
+    )
     return w[target[kept]].sum()
 
 
@@ -130,5 +134,7 @@ def test_all_targets_ignored_is_nan_in_torch_and_a_non_finite_result_here() -> N
     spec = CATALOG["sparse_categorical_crossentropy"]
     with pytest.raises(InvalidInput, match="not finite"):
         compute(spec, {"y_true": targets, "y_pred": logits}, {"from_logits": True, "ignore_index": 1})
-    summed = compute(spec, {"y_true": targets, "y_pred": logits}, {"from_logits": True, "ignore_index": 1}, reduction="sum")
+    summed = compute(
+        spec, {"y_true": targets, "y_pred": logits}, {"from_logits": True, "ignore_index": 1}, reduction="sum"
+    )
     assert summed.loss == 0.0

@@ -170,6 +170,32 @@ def test_to_array_big_integers_do_not_hide_other_problems(value: list[Any], wher
     assert issue.detail == f"expected a number, got {kind}"
 
 
+def _nested(depth: int, leaf: Any = 1.0) -> Any:
+    for _ in range(depth):
+        leaf = [leaf]
+    return leaf
+
+
+@pytest.mark.parametrize(("depth", "leaf"), [(64, 1.0), (64, 2**70), (33, 1)])
+def test_to_array_up_to_64_dimensions(depth: int, leaf: Any) -> None:
+    array = to_array(_nested(depth, leaf), LOC)
+    assert array.shape == (1,) * depth
+    assert array.item() == leaf
+
+
+@pytest.mark.parametrize(("depth", "leaf"), [(65, 1.0), (65, 2**70), (200, 1), (995, 1.0)])
+def test_to_array_deeper_than_64_dimensions_is_invalid_input(depth: int, leaf: Any) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        to_array(_nested(depth, leaf), LOC)
+    assert caught.value.issues[0].location[:1] == LOC
+
+
+def test_to_array_too_deep_is_refused_before_looking_at_the_leaves() -> None:
+    (issue,) = invalid(_nested(65, True)).issues
+    assert issue.location == LOC
+    assert issue.detail == "rank above 64"
+
+
 def test_to_array_location_prefix_is_kept() -> None:
     with pytest.raises(InvalidInput) as caught:
         to_array([[1, 2], [3, None]], ("params", "class_weight"))
@@ -250,7 +276,10 @@ def test_as_output_widens_float32_to_c_contiguous_float64() -> None:
 
 
 def test_encode_json_writes_float32_as_its_float64_widening() -> None:
-    document = {"loss": as_output(np.array([0.1], dtype=np.float32)), "grad": as_output(np.float32(0.1) * np.ones((1, 2), np.float32))}
+    document = {
+        "loss": as_output(np.array([0.1], dtype=np.float32)),
+        "grad": as_output(np.float32(0.1) * np.ones((1, 2), np.float32)),
+    }
     raw = encode_json(document)
     assert raw == b'{"loss":[0.10000000149011612],"grad":[[0.10000000149011612,0.10000000149011612]]}'
     assert orjson.loads(raw)["loss"][0] == float(np.float32(0.1))
@@ -269,4 +298,7 @@ def test_encode_json_writes_shortest_round_trip_float64() -> None:
 
 
 def test_encode_json_plain_documents() -> None:
-    assert encode_json({"name": "mse", "loss": 0.0625, "n": 3, "x": None}) == b'{"name":"mse","loss":0.0625,"n":3,"x":null}'
+    assert (
+        encode_json({"name": "mse", "loss": 0.0625, "n": 3, "x": None})
+        == b'{"name":"mse","loss":0.0625,"n":3,"x":null}'
+    )

@@ -83,7 +83,9 @@ def from_invalid_input(error: InvalidInput) -> ProblemError:
     return ProblemError(422, kind, error.detail, error.issues)
 
 
-def from_validation_error(error: ValidationError | RequestValidationError, document: Any, prefix: Location = ()) -> ProblemError:
+def from_validation_error(
+    error: ValidationError | RequestValidationError, document: Any, prefix: Location = ()
+) -> ProblemError:
     """Pydantic errors as located issues; locations are mapped onto the request document."""
     issues = [Issue(_locate(document, tuple(e["loc"]), prefix), _message(e)) for e in error.errors()]
     summary = "; ".join(f"{json_pointer(i.location) or '(body)'}: {i.detail}" for i in issues[:3])
@@ -95,17 +97,14 @@ def _locate(document: Any, loc: Sequence[Any], prefix: Location) -> Location:
     path: list[str | int] = list(prefix)
     node = document
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
             node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            node = node[part]
+            path.append(part)
         elif isinstance(node, dict) and isinstance(part, str) and not _is_union_tag(part):
-            path.append(part)  # a missing required key: point at where it belongs
-            node = None
-            continue
-        else:
-            continue
-        path.append(part)
+            node = None  # a missing required key: point at where it belongs
+            path.append(part)
     return tuple(path)
 
 

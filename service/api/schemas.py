@@ -99,7 +99,10 @@ def response_model(spec: LossSpec) -> type[BaseModel]:
     tensor = Annotated[Any, WithJsonSchema({"allOf": [{"$ref": COMPONENTS + NUMBER_TENSOR}]})]
     grads = create_model(  # type: ignore[call-overload]
         f"{_camel(spec.name)}Grad",
-        **{name: (tensor, Field(..., description=f"d loss / d {name}, of {name}'s shape")) for name in spec.differentiable},
+        **{
+            name: (tensor, Field(..., description=f"d loss / d {name}, of {name}'s shape"))
+            for name in spec.differentiable
+        },
     )
     loss_schema = {
         "anyOf": [{"type": "number"}, {"$ref": COMPONENTS + NUMBER_TENSOR}],

@@ -120,7 +120,7 @@ class WithVariance:
     def unreduced_shape(self, shapes: Mapping[str, Shape]) -> Shape:
         shape = Elementwise().unreduced_shape(shapes)
         var = shapes[self.variance]
-        allowed = [shape, shape[:-1] + (1,), shape[:-1]] if len(shape) > 1 else [shape, (1,)]
+        allowed = [shape, (*shape[:-1], 1), shape[:-1]] if len(shape) > 1 else [shape, (1,)]
         if var not in allowed:
             raise InvalidInput(
                 "var does not fit y_pred",

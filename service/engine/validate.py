@@ -16,7 +16,9 @@ def issues_where(name: str, mask: Array, values: Array, describe: str) -> list[I
     """One ``Issue`` per element where ``mask`` holds (the first ``MAX_ISSUES``), located in ``name``."""
     flat = np.flatnonzero(mask)[:MAX_ISSUES]
     return [
-        Issue((name, *(int(i) for i in np.unravel_index(k, mask.shape))), f"{values.flat[k].item()!r} is not {describe}")
+        Issue(
+            (name, *(int(i) for i in np.unravel_index(k, mask.shape))), f"{values.flat[k].item()!r} is not {describe}"
+        )
         for k in flat
     ]
 

@@ -19,6 +19,10 @@ import orjson
 from ..engine.errors import InvalidInput, Issue, Location
 
 
+#: NumPy's own limit; deeper nesting is refused before NumPy or a recursive walk sees it.
+MAX_RANK = 64
+
+
 class MalformedJSON(ValueError):
     """The body is not JSON (or uses the non-standard NaN/Infinity tokens)."""
 
@@ -51,12 +55,15 @@ def to_array(value: Any, location: Location) -> np.ndarray:
             "an array was expected",
             [Issue(location, f"expected a (nested) array of numbers, got {_json_type(value)}")],
         )
+    shape = _leading_shape(value)
+    if len(shape) > MAX_RANK:
+        raise InvalidInput("arrays are nested too deeply", [Issue(location, f"rank above {MAX_RANK}")])
     try:
         array = np.asarray(value)
     except (ValueError, OverflowError):
         array = None
     if array is None or array.dtype.kind not in "iuf" or _has_booleans(value, array.ndim):
-        issue = _first_problem(value, location)
+        issue = _first_problem(value, location, shape)
         if issue is not None:
             raise InvalidInput("arrays must be rectangular nested lists of numbers", [issue])
         array = None  # only numbers, some of them integers beyond int64
@@ -74,18 +81,23 @@ def _has_booleans(value: list[Any], rank: int) -> bool:
     return bool in map(type, elements)
 
 
-def _first_problem(value: Any, location: Location) -> Issue | None:
-    """Walk the nested lists to find the first non-number or ragged list (error path only).
-
-    The expected shape is the one the first elements spell out, as NumPy reads it.
-    """
+def _leading_shape(value: list[Any]) -> list[int]:
+    """The shape the first elements spell out, as NumPy reads it (at most ``MAX_RANK + 1`` deep)."""
     shape: list[int] = []
-    node = value
-    while isinstance(node, list):
+    node: Any = value
+    while isinstance(node, list) and len(shape) <= MAX_RANK:
         shape.append(len(node))
         if not node:
             break
         node = node[0]
+    return shape
+
+
+def _first_problem(value: Any, location: Location, shape: list[int]) -> Issue | None:
+    """Walk the nested lists to find the first non-number or ragged list (error path only).
+
+    The walk never goes deeper than ``shape``, so its recursion is bounded by ``MAX_RANK``.
+    """
 
     def walk(node: Any, path: Location, depth: int) -> Issue | None:
         if depth < len(shape):

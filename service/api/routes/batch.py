@@ -24,7 +24,9 @@ def answer_batch(dispatcher: Dispatcher, payload: Any, max_items: int) -> dict[s
         raise ProblemError(422, "invalid-request", 'the body must be {"items": [...]}', issues)
     items = payload["items"]
     if not isinstance(items, list) or not items:
-        raise ProblemError(422, "invalid-request", "items must be a non-empty array", [Issue(("items",), "expected a non-empty array")])
+        raise ProblemError(
+            422, "invalid-request", "items must be a non-empty array", [Issue(("items",), "expected a non-empty array")]
+        )
     if len(items) > max_items:
         raise ProblemError(
             422,

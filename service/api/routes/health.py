@@ -10,7 +10,6 @@ async def livez() -> dict[str, str]:
     return {"status": "ok"}
 
 
-
 async def readyz(request: Request) -> JSONResponse:
     if getattr(request.app.state, "ready", False):
         return JSONResponse({"status": "ready"})
@@ -25,5 +24,7 @@ def add_routes(router: APIRouter) -> None:
         methods=["GET"],
         tags=["health"],
         summary="Readiness: accepting work (503 while starting or draining)",
-        responses={503: {"description": "starting or draining", "headers": {"Retry-After": {"schema": {"type": "integer"}}}}},
+        responses={
+            503: {"description": "starting or draining", "headers": {"Retry-After": {"schema": {"type": "integer"}}}}
+        },
     )

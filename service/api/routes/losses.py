@@ -28,7 +28,9 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"description": _PROBLEMS[s], "content": {PROBLEM_JSON: schema}} for s in statuses}
 
 
-def _compute_endpoint(name: str, dispatcher: Dispatcher, settings: Settings) -> Callable[[Request], Awaitable[Response]]:
+def _compute_endpoint(
+    name: str, dispatcher: Dispatcher, settings: Settings
+) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         require_json(request)
         body = await read_body(request, settings.max_body_bytes)

@@ -22,4 +22,3 @@ EPS = ParamSpec("eps", "number", "probabilities are clipped to [eps, 1 - eps]", 
 ALPHA = ParamSpec("alpha", "number", "weight of the positive class (null: no weighting)", ge=0, le=1, nullable=True)
 GAMMA = ParamSpec("gamma", "number", "focusing exponent: higher down-weights easy examples", ge=0)
 CLASS_WEIGHT = ParamSpec("class_weight", "weights", "one weight per class (length C)", nullable=True)
-

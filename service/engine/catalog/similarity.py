@@ -17,4 +17,5 @@ SPECS = (
         shape_rule=PerSample(),
         params=(ParamSpec("eps", "number", "floor on the squared norm when normalising", gt=0),),
         reference="keras.losses.cosine_similarity (returns -cos)",
-    ),)
+    ),
+)

@@ -27,7 +27,9 @@ def clip_probabilities(p: Array, eps: float) -> tuple[Array, Array]:
     return clipped, clipped == p
 
 
-def per_class(name: str, value: float | list[float] | Array | None, n_classes: int, dtype: np.dtype) -> float | Array | None:
+def per_class(
+    name: str, value: float | list[float] | Array | None, n_classes: int, dtype: np.dtype
+) -> float | Array | None:
     """A parameter that is a number or one weight per class (the last axis), as an array of ``dtype``."""
     if value is None or isinstance(value, (int, float)):
         return value
