@@ -30,7 +30,12 @@ def test_each_item_answers_what_its_single_request_would(client: TestClient) -> 
     items = [
         MSE,
         {"loss": "binary_crossentropy", "y_true": [[0, 1]], "y_pred": [[0.5, 1.5]]},  # 422: 1.5 not a probability
-        {"loss": "categorical_crossentropy", "y_true": [[0, 1]], "y_pred": [[2.0, -1.0]], "params": {"from_logits": True}},
+        {
+            "loss": "categorical_crossentropy",
+            "y_true": [[0, 1]],
+            "y_pred": [[2.0, -1.0]],
+            "params": {"from_logits": True},
+        },
         {"loss": "no_such_loss", "y_true": [1]},  # 404
     ]
     response = client.post("/batch", json={"items": items})
@@ -43,7 +48,9 @@ def test_each_item_answers_what_its_single_request_would(client: TestClient) -> 
         assert result["result" if status == 200 else "problem"] == body
     assert results[0]["result"]["loss"] == 0.0625
     assert results[0]["result"]["grad"] == {"y_pred": [[0.25, 0.0], [0.0, 0.0]]}
-    assert results[1]["problem"]["errors"] == [{"pointer": "/y_pred/0/1", "detail": "1.5 is not a probability in [0, 1]"}]
+    assert results[1]["problem"]["errors"] == [
+        {"pointer": "/y_pred/0/1", "detail": "1.5 is not a probability in [0, 1]"}
+    ]
     assert "mse" in results[3]["problem"]["detail"]
 
 
