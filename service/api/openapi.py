@@ -25,8 +25,9 @@ def build_openapi(app: FastAPI, models: Iterable[type[BaseModel]]) -> dict[str, 
         routes=app.routes,
         openapi_version=app.openapi_version,
     )
+    everything: list[type[BaseModel]] = [*models, Problem]
     _, definitions = models_json_schema(
-        [(model, "validation") for model in (*models, Problem)], ref_template=COMPONENTS + "{model}"
+        [(model, "validation") for model in everything], ref_template=COMPONENTS + "{model}"
     )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(definitions.get("$defs", {}))

@@ -76,7 +76,7 @@ def _input_field(item: InputSpec) -> tuple[Any, Any]:
 def request_model(spec: LossSpec) -> type[BaseModel]:
     """The body of ``POST /losses/{spec.name}``."""
     params = params_model(spec)
-    reduction_type = Literal[spec.reductions]  # type: ignore[valid-type]
+    reduction_type = Literal[spec.reductions]  # type: ignore[valid-type,name-defined]
     weight_schema = array_schema(
         "a weight per unreduced loss value; its shape is a prefix of the unreduced loss's shape"
     )
@@ -110,7 +110,7 @@ def response_model(spec: LossSpec) -> type[BaseModel]:
     }
     return create_model(  # type: ignore[call-overload]
         f"{_camel(spec.name)}Result",
-        name=(Literal[spec.name], ...),  # type: ignore[valid-type]
+        name=(Literal[spec.name], ...),  # type: ignore[valid-type,arg-type]
         reduction=(str, ...),
         dtype=(str, ...),
         loss=(Annotated[Any, WithJsonSchema(loss_schema)], ...),
@@ -215,7 +215,7 @@ def batch_models(requests: Mapping[str, type[BaseModel]]) -> tuple[type[BaseMode
         create_model(  # type: ignore[call-overload]
             f"{_camel(name)}BatchItem",
             __base__=model,
-            loss=(Literal[name], Field(..., description="the loss to compute")),  # type: ignore[valid-type]
+            loss=(Literal[name], Field(..., description="the loss to compute")),  # type: ignore[valid-type,arg-type]
         )
         for name, model in requests.items()
     )

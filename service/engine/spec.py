@@ -65,7 +65,10 @@ class ParamSpec:
 class ShapeRule(Protocol):
     """Checks the inputs' shapes against each other and gives the unreduced loss's shape."""
 
-    description: str
+    @property
+    def description(self) -> str:
+        """The unreduced loss's shape, in words (the catalog's ``none_shape``)."""
+        ...
 
     def unreduced_shape(self, shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, ...]: ...
 

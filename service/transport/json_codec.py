@@ -10,6 +10,7 @@ first offending element and point at it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import chain
 from typing import Any
 
@@ -17,7 +18,6 @@ import numpy as np
 import orjson
 
 from ..engine.errors import InvalidInput, Issue, Location
-
 
 #: NumPy's own limit; deeper nesting is refused before NumPy or a recursive walk sees it.
 MAX_RANK = 64
@@ -75,7 +75,7 @@ def to_array(value: Any, location: Location) -> np.ndarray:
 
 def _has_booleans(value: list[Any], rank: int) -> bool:
     """Whether a rectangular nested list of rank ``rank`` holds a bool among its numbers."""
-    elements = value
+    elements: Iterable[Any] = value
     for _ in range(rank - 1):
         elements = chain.from_iterable(elements)
     return bool in map(type, elements)
