@@ -12,7 +12,7 @@ from . import __version__
 from .api.dispatch import Dispatcher
 from .api.openapi import build_openapi
 from .api.problems import install_problem_handlers
-from .api.routes import batch, health, losses
+from .api.routes import batch, health, losses, v2
 from .api.schemas import batch_models
 from .engine import CATALOG
 from .settings import Settings
@@ -44,7 +44,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     health.add_routes(app.router)
     losses.add_routes(app.router, dispatcher, settings)
     batch.add_routes(app.router, dispatcher, settings)
-    models = [*dispatcher.requests.values(), *dispatcher.results.values(), *batch_models(dispatcher.requests)]
+    v2.add_routes(app.router, dispatcher, settings)
+    app.add_exception_handler(v2.V2Error, lambda request, error: error.response())  # type: ignore[arg-type, return-value]
+    models = [
+        *dispatcher.requests.values(),
+        *dispatcher.results.values(),
+        *batch_models(dispatcher.requests),
+        *v2.V2_MODELS,
+    ]
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
