@@ -8,10 +8,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 
 import uvicorn
 from pydantic import ValidationError
 
+from .logs import uvicorn_log_config
 from .settings import Settings
 
 
@@ -33,13 +35,17 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings()
     except ValidationError as error:
         sys.exit(f"invalid option:\n{error}")
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its metrics here; GET /metrics (in any worker) adds them up.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="loss-service-metrics-")
     uvicorn.run(
         "service.app:app",
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
-        access_log=settings.access_log,
+        log_config=uvicorn_log_config(settings.log_level),
+        access_log=False,  # the service logs its own JSON line per request (LOSS_SERVICE_ACCESS_LOG)
         timeout_graceful_shutdown=30,
     )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 
 from . import __version__
 from .api.dispatch import Dispatcher
+from .api.middleware import Admission, ServiceMiddleware, drain_on_signals
 from .api.openapi import build_openapi
 from .api.problems import install_problem_handlers
 from .api.routes import batch, health, losses, v2
@@ -27,9 +29,19 @@ Errors are `application/problem+json` (RFC 9457) with JSON pointers into the req
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # Objects made at start-up live for the process: freezing them keeps the collector
+    # from re-scanning them on every large request's millions of list items.
+    gc.collect()
+    gc.freeze()
+    admission: Admission = app.state.admission
+    restore_signals = drain_on_signals(admission)
     app.state.ready = True
-    yield
-    app.state.ready = False  # draining: /readyz answers 503
+    try:
+        yield
+    finally:
+        admission.draining = True  # /readyz answers 503 from here on
+        app.state.ready = False
+        restore_signals()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -37,10 +49,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Loss service", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.ready = False
+    app.state.admission = admission = Admission()
     install_problem_handlers(app)
+    app.add_middleware(ServiceMiddleware, settings=settings, admission=admission)
     # Routes go on the app's own router (not included sub-routers), so that a 405's Allow
     # header can list every method a path offers.
-    dispatcher = Dispatcher(CATALOG)
+    dispatcher = Dispatcher(CATALOG, settings.max_elements)
     health.add_routes(app.router)
     losses.add_routes(app.router, dispatcher, settings)
     batch.add_routes(app.router, dispatcher, settings)

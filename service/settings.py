@@ -19,8 +19,18 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535, description="TCP port")
     workers: int = Field(1, ge=1, le=64, description="worker processes")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
-    access_log: bool = Field(True, description="log one line per request")
+    access_log: bool = Field(True, description="log one JSON line per request to stdout")
     max_body_bytes: int = Field(64 * MiB, ge=1024, description="largest request body; larger ones get 413")
+    max_elements: int = Field(
+        2**24, ge=1, description="most array elements in one computation (all inputs together); more get 413"
+    )
+    max_concurrency: int = Field(
+        64, ge=1, description="computations in flight per worker; beyond it requests get 503 with Retry-After"
+    )
+    retry_after_seconds: int = Field(1, ge=0, description="the Retry-After of a 503")
+    request_timeout_seconds: float = Field(
+        30.0, gt=0, description="time allowed to receive a request body (slow clients get 408)"
+    )
     batch_max_items: int = Field(256, ge=1, le=100_000, description="most items in one POST /batch")
     offload_bytes: int = Field(
         256 * 1024,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import Request
+from starlette.requests import ClientDisconnect
 
 from .problems import ProblemError
 
@@ -18,8 +21,12 @@ def require_json(request: Request) -> None:
     )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, or 413 as soon as it (or its ``Content-Length``) passes ``limit`` bytes."""
+async def read_body(request: Request, limit: int, timeout: float | None = None) -> bytes:
+    """The whole body, or 413 as soon as it (or its ``Content-Length``) passes ``limit`` bytes.
+
+    A client that has not sent it all within ``timeout`` seconds gets 408: a trickling body
+    must not hold a connection and its buffer forever.
+    """
     too_large = ProblemError(
         413, "body-too-large", f"the request body is larger than this server's limit of {limit} bytes"
     )
@@ -28,9 +35,15 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise too_large
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ProblemError(408, "request-timeout", f"the body did not arrive within {timeout} s") from None
+    except ClientDisconnect:
+        raise ProblemError(400, "malformed-body", "the client went away before sending the whole body") from None
     return b"".join(chunks)

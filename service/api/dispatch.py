@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from ..engine import InvalidInput, LossSpec, compute
+from ..engine import DType, InvalidInput, LossSpec, Reduction, Result, compute
 from ..transport import MalformedJSON, as_output, decode_json, encode_json, to_array
+from .metrics import count_computation, time_engine
 from .problems import ProblemError, from_invalid_input, from_validation_error
 from .schemas import request_model, response_model
 
@@ -22,8 +24,9 @@ class Dispatcher:
     request would.
     """
 
-    def __init__(self, catalog: Mapping[str, LossSpec]) -> None:
+    def __init__(self, catalog: Mapping[str, LossSpec], max_elements: int) -> None:
         self.catalog = catalog
+        self.max_elements = max_elements
         self.requests: dict[str, type[BaseModel]] = {name: request_model(spec) for name, spec in catalog.items()}
         self.results: dict[str, type[BaseModel]] = {name: response_model(spec) for name, spec in catalog.items()}
 
@@ -35,6 +38,11 @@ class Dispatcher:
         spec = self.catalog.get(name)
         if spec is None:
             raise self.unknown_loss(name)
+        with count_computation(name):
+            return self._compute(spec, payload)
+
+    def _compute(self, spec: LossSpec, payload: Any) -> dict[str, Any]:
+        name = spec.name
         try:
             request = self.requests[name].model_validate(payload)
         except ValidationError as error:
@@ -42,7 +50,7 @@ class Dispatcher:
         try:
             arrays = {item.name: to_array(payload[item.name], (item.name,)) for item in spec.inputs}
             weight = payload.get("sample_weight")
-            result = compute(
+            result = self.run(
                 spec,
                 arrays,
                 request.params.model_dump(),  # type: ignore[attr-defined]
@@ -62,6 +70,37 @@ class Dispatcher:
         if result.grads is not None:
             document["grad"] = {name: as_output(g) for name, g in result.grads.items()}
         return document
+
+    def run(
+        self,
+        spec: LossSpec,
+        arrays: Mapping[str, np.ndarray],
+        params: Mapping[str, Any],
+        *,
+        sample_weight: np.ndarray | None,
+        reduction: Reduction,
+        return_grad: bool,
+        dtype: DType,
+    ) -> Result:
+        """The engine call every protocol shares: the element limit, then the computation, counted and timed."""
+        elements = sum(a.size for a in arrays.values()) + (0 if sample_weight is None else sample_weight.size)
+        if elements > self.max_elements:
+            raise ProblemError(
+                413,
+                "too-many-elements",
+                f"the request holds {elements} array elements; this server computes at most {self.max_elements} "
+                "in one request: split it",
+            )
+        with time_engine(spec.name, elements):
+            return compute(
+                spec,
+                arrays,
+                params,
+                sample_weight=sample_weight,
+                reduction=reduction,
+                return_grad=return_grad,
+                dtype=dtype,
+            )
 
 
 def decode(body: bytes) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
@@ -19,6 +19,7 @@ from ..transport import encode_json
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:loss-service:problem:"
+INSTANCE_PREFIX = "urn:loss-service:request:"  # + the X-Request-ID of the request that failed
 logger = logging.getLogger("service")
 
 
@@ -36,7 +37,7 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str
-    instance: str | None = None
+    instance: str | None = Field(None, description="urn:loss-service:request:<X-Request-ID>")
     errors: list[ProblemDetail] | None = None
 
 
@@ -57,6 +58,7 @@ class ProblemError(Exception):
         self.detail = detail
         self.errors = tuple(errors)
         self.headers = dict(headers or {})
+        self.instance: str | None = None  # the request id, set by whoever answers
 
     def document(self) -> dict[str, Any]:
         problem: dict[str, Any] = {
@@ -65,6 +67,8 @@ class ProblemError(Exception):
             "status": self.status,
             "detail": self.detail,
         }
+        if self.instance:
+            problem["instance"] = INSTANCE_PREFIX + self.instance
         if self.errors:
             problem["errors"] = [{"pointer": json_pointer(i.location), "detail": i.detail} for i in self.errors]
         return problem
@@ -133,9 +137,13 @@ def _allowed_methods(request: Request) -> list[str]:
 def install_problem_handlers(app: FastAPI) -> None:
     """Every error the app can produce, including Starlette's own 404/405, as a problem."""
 
+    def answer(request: Request, error: ProblemError) -> Response:
+        error.instance = getattr(request.state, "request_id", None)
+        return error.response()
+
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, error: ProblemError) -> Response:
-        return error.response()
+        return answer(request, error)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> Response:
@@ -147,13 +155,14 @@ def install_problem_handlers(app: FastAPI) -> None:
             allowed = _allowed_methods(request)
             headers["Allow"] = ", ".join(allowed)
             detail = f"{request.method} is not allowed on {request.url.path}; use {' or '.join(allowed)}"
-        return ProblemError(error.status_code, None, detail, headers=headers).response()
+        return answer(request, ProblemError(error.status_code, None, detail, headers=headers))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> Response:
-        return ProblemError(422, "invalid-request", "the request does not match the schema").response()
+        return answer(request, ProblemError(422, "invalid-request", "the request does not match the schema"))
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, error: Exception) -> Response:  # a 500 is a bug: log it, say little
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return ProblemError(500, None, "internal error; it has been logged").response()
+        request_id = getattr(request.state, "request_id", None)
+        logger.exception("unhandled error on %s %s (request %s)", request.method, request.url.path, request_id)
+        return answer(request, ProblemError(500, None, "internal error; it has been logged with the request id"))

@@ -19,12 +19,14 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from ... import __version__
-from ...engine import InvalidInput, LossSpec, compute
+from ...engine import InvalidInput, LossSpec
 from ...settings import Settings
 from ...transport.kserve import ProtocolError, encode_infer_response, parse_infer_request
 from ..body import read_body
 from ..dispatch import Dispatcher
+from ..metrics import count_computation
 from ..problems import ProblemError, json_pointer
+from .health import is_ready
 
 SERVER_NAME = "loss-service"
 #: Request parameters that belong to the protocol (or Triton's client), not to a loss.
@@ -130,14 +132,19 @@ def model_metadata(spec: LossSpec) -> dict[str, Any]:
 class InferHandler:
     """Turns a parsed inference request for one loss into engine arguments and back."""
 
-    def __init__(self, spec: LossSpec, params_model: type[BaseModel]) -> None:
+    def __init__(self, spec: LossSpec, params_model: type[BaseModel], dispatcher: Dispatcher) -> None:
         self.spec = spec
+        self.dispatcher = dispatcher
         self.params_model = params_model
         self.array_params = {p.name for p in spec.params if p.kind in ARRAY_PARAM_KINDS}
         self.scalar_params = {p.name for p in spec.params} - self.array_params
         self.input_names = {i.name for i in spec.inputs}
 
     def __call__(self, body: bytes, header_length: str | None) -> tuple[bytes, int | None]:
+        with count_computation(self.spec.name):
+            return self._answer(body, header_length)
+
+    def _answer(self, body: bytes, header_length: str | None) -> tuple[bytes, int | None]:
         try:
             request = parse_infer_request(body, header_length)
         except ProtocolError as error:
@@ -182,7 +189,7 @@ class InferHandler:
         real_types = {t.datatype for t in real_inputs if t.datatype.startswith("FP")}
         dtype = "float32" if real_types == {"FP32"} else "float64"
         try:
-            result = compute(
+            result = self.dispatcher.run(
                 spec,
                 {name: request.inputs[name].array for name in self.input_names},
                 validated,
@@ -194,6 +201,8 @@ class InferHandler:
         except InvalidInput as error:
             where = "; ".join(f"{json_pointer(i.location) or '(request)'}: {i.detail}" for i in error.issues)
             raise V2Error(400, f"{error.detail}" + (f" ({where})" if where else "")) from None
+        except ProblemError as problem:
+            raise V2Error(problem.status, problem.detail) from None
 
         values: dict[str, Any] = {"loss": np.asarray(result.loss, dtype=dtype)}
         for name, grad in (result.grads or {}).items():
@@ -208,7 +217,7 @@ class InferHandler:
 def add_routes(router: APIRouter, dispatcher: Dispatcher, settings: Settings) -> None:
     catalog = dispatcher.catalog
     handlers = {
-        name: InferHandler(spec, dispatcher.requests[name].model_fields["params"].annotation)  # type: ignore[arg-type]
+        name: InferHandler(spec, dispatcher.requests[name].model_fields["params"].annotation, dispatcher)  # type: ignore[arg-type]
         for name, spec in catalog.items()
     }
 
@@ -229,7 +238,7 @@ def add_routes(router: APIRouter, dispatcher: Dispatcher, settings: Settings) ->
 
     @router.get("/v2/health/ready", tags=["v2"], summary="Server readiness", response_class=Response)
     async def ready(request: Request) -> Response:
-        return Response(status_code=200 if getattr(request.app.state, "ready", False) else 503)
+        return Response(status_code=200 if is_ready(request) else 503)
 
     error_responses = {
         400: {"model": ProtocolErrorBody, "description": "a malformed or invalid request"},
@@ -280,7 +289,7 @@ def add_routes(router: APIRouter, dispatcher: Dispatcher, settings: Settings) ->
         async def infer(name: str, request: Request, version: str | None = None) -> Response:
             spec_or_404(name, version)
             try:
-                body = await read_body(request, settings.max_body_bytes)
+                body = await read_body(request, settings.max_body_bytes, settings.request_timeout_seconds)
             except ProblemError as problem:
                 raise V2Error(problem.status, problem.detail) from None
             header_length = request.headers.get("inference-header-content-length")

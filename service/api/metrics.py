@@ -1,0 +1,68 @@
+"""Prometheus metrics, correct with one worker process or several (prometheus-client multiprocess mode).
+
+With several workers, ``python -m service`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh
+directory before they start; each worker writes its samples there and ``GET /metrics``
+aggregates them. Labels are route templates and loss names, never raw paths.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["handler", "method", "status"])
+HTTP_DURATION = Histogram(
+    "http_request_duration_seconds", "Time to answer an HTTP request", ["handler", "method"], buckets=_LATENCY_BUCKETS
+)
+LOSS_COMPUTATIONS = Counter("loss_computations_total", "Loss computations by outcome", ["loss", "status"])
+LOSS_SECONDS = Histogram(
+    "loss_compute_seconds", "Time in the engine per computation", ["loss"], buckets=_LATENCY_BUCKETS
+)
+ELEMENTS = Histogram(
+    "loss_request_elements",
+    "Array elements per computation (all inputs together)",
+    buckets=tuple(10.0**k for k in range(1, 9)),
+)
+
+
+@contextmanager
+def count_computation(loss: str) -> Iterator[None]:
+    """Count one request to compute ``loss`` by its outcome: 200, or the status of the error raised."""
+    try:
+        yield
+    except Exception as error:
+        LOSS_COMPUTATIONS.labels(loss, str(getattr(error, "status", 500))).inc()
+        raise
+    LOSS_COMPUTATIONS.labels(loss, "200").inc()
+
+
+@contextmanager
+def time_engine(loss: str, elements: int) -> Iterator[None]:
+    """Time the engine on ``loss`` and record the request's element count."""
+    ELEMENTS.observe(elements)
+    start = time.perf_counter()
+    yield
+    LOSS_SECONDS.labels(loss).observe(time.perf_counter() - start)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The metrics in Prometheus text format, aggregated over workers in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

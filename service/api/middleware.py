@@ -1,0 +1,195 @@
+"""The ASGI middleware every request passes: request ids, admission, gzip bodies, metrics, the log line.
+
+Pure ASGI (no ``BaseHTTPMiddleware``), so that it adds microseconds, not a task per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from ..settings import Settings
+from .metrics import HTTP_DURATION, HTTP_REQUESTS
+from .problems import ProblemError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+access_log = logging.getLogger("service.access")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+
+
+@dataclass
+class Admission:
+    """What the server is willing to take on: shared by the middleware, /readyz and the drain hook."""
+
+    in_flight: int = 0
+    draining: bool = False
+
+
+def drain_on_signals(admission: Admission) -> Callable[[], None]:
+    """Mark the server draining as soon as SIGTERM or SIGINT arrives, then let uvicorn shut down.
+
+    uvicorn stops accepting connections and lets in-flight requests finish; meanwhile
+    ``/readyz`` answers 503 (so a load balancer stops sending) and new computations on open
+    connections are refused with 503. Returns the function that restores the previous handlers.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signals belong to the main thread
+        return lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(sig: int, frame: FrameType | None) -> None:
+        admission.draining = True
+        chained = previous[sig]
+        if callable(chained):
+            chained(sig, frame)
+        elif sig == signal.SIGINT:
+            raise KeyboardInterrupt
+        else:
+            raise SystemExit(128 + sig)
+
+    for sig in previous:
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, chained in previous.items():
+            signal.signal(sig, chained)
+
+    return restore
+
+
+def request_id_of(scope: Scope) -> str | None:
+    return scope.get("state", {}).get("request_id")
+
+
+class ServiceMiddleware:
+    def __init__(self, app: ASGIApp, settings: Settings, admission: Admission) -> None:
+        self.app = app
+        self.settings = settings
+        self.admission = admission
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        incoming = headers.get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        start = time.perf_counter()
+        outcome = {"status": 500, "bytes": 0}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                outcome["status"] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            elif message["type"] == "http.response.body":
+                outcome["bytes"] += len(message.get("body", b""))
+            await send(message)
+
+        admitted = False
+        try:
+            if scope["method"] == "POST":
+                self._admit()
+                admitted = True
+                receive = await self._decoded(scope, headers, receive)
+            await self.app(scope, receive, send_with_id)
+        except ProblemError as problem:
+            problem.instance = request_id
+            await problem.response()(scope, receive, send_with_id)
+        finally:
+            if admitted:
+                self.admission.in_flight -= 1
+            self._record(scope, request_id, outcome, time.perf_counter() - start)
+
+    def _admit(self) -> None:
+        """503 with Retry-After while draining or when every computation slot is taken."""
+        retry = {"Retry-After": str(self.settings.retry_after_seconds)}
+        if self.admission.draining:
+            raise ProblemError(503, "draining", "the server is shutting down; retry on another instance", headers=retry)
+        if self.admission.in_flight >= self.settings.max_concurrency:
+            raise ProblemError(
+                503,
+                "overloaded",
+                f"the server is computing {self.admission.in_flight} requests, its limit; retry shortly",
+                headers=retry,
+            )
+        self.admission.in_flight += 1
+
+    async def _decoded(self, scope: Scope, headers: dict[str, str], receive: Receive) -> Receive:
+        """For ``Content-Encoding: gzip``, the decompressed body, capped at the body limit (413)."""
+        encoding = headers.get("content-encoding", "identity").strip().lower()
+        if encoding == "identity":
+            return receive
+        if encoding != "gzip":
+            raise ProblemError(415, "unsupported-media-type", f"Content-Encoding {encoding!r}: send gzip or identity")
+        limit = self.settings.max_body_bytes
+        decompressor = zlib.decompressobj(wbits=31)
+        parts: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ProblemError(400, "malformed-body", "the client went away before sending the whole body")
+            more = message.get("more_body", False)
+            chunk = message.get("body", b"")
+            try:
+                # max_length caps what one chunk may inflate to: a zip bomb never reaches memory.
+                data = decompressor.decompress(chunk, limit + 1 - size)
+            except zlib.error as error:
+                raise ProblemError(400, "malformed-body", f"the gzip body is corrupt: {error}") from None
+            size += len(data)
+            if size > limit or decompressor.unconsumed_tail:
+                raise ProblemError(
+                    413, "body-too-large", f"the decompressed body is larger than this server's limit of {limit} bytes"
+                )
+            parts.append(data)
+        if not decompressor.eof:
+            raise ProblemError(400, "malformed-body", "the gzip body is truncated")
+        body = b"".join(parts)
+        scope["headers"] = [
+            (k, v) for k, v in scope["headers"] if k.lower() not in (b"content-encoding", b"content-length")
+        ] + [(b"content-length", str(len(body)).encode())]
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return replay
+
+    def _record(self, scope: Scope, request_id: str, outcome: dict[str, int], seconds: float) -> None:
+        route = scope.get("route")
+        handler = getattr(route, "path", None) or "unmatched"
+        method = scope["method"]
+        HTTP_REQUESTS.labels(handler, method, str(outcome["status"])).inc()
+        HTTP_DURATION.labels(handler, method).observe(seconds)
+        if self.settings.access_log:
+            client = scope.get("client")
+            line = {
+                "request_id": request_id,
+                "method": method,
+                "path": scope["path"],
+                "handler": handler,
+                "status": outcome["status"],
+                "duration_ms": round(seconds * 1000, 3),
+                "response_bytes": outcome["bytes"],
+                "client": client[0] if client else None,
+            }
+            access_log.info("request", extra={"fields": line})
