@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 
 from . import __version__
 from .api.dispatch import Dispatcher
@@ -51,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ready = False
     app.state.admission = admission = Admission()
     install_problem_handlers(app)
+    if settings.gzip_level:  # inside ServiceMiddleware, which counts the bytes actually sent
+        app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=settings.gzip_level)
     app.add_middleware(ServiceMiddleware, settings=settings, admission=admission)
     # Routes go on the app's own router (not included sub-routers), so that a 405's Allow
     # header can list every method a path offers.
