@@ -142,6 +142,16 @@ class Case:
         return self.make(rng, shape)
 
 
+#: The losses whose ``mean`` is PyTorch's weighted mean (API.md §2): divided by the class weights
+#: of the targets not ignored, when ``class_weight`` or ``ignore_index`` is set.
+WEIGHTED_MEAN_LOSSES = frozenset({"sparse_categorical_crossentropy", "nll"})
+
+
+def uses_weighted_mean(loss: str, params: dict[str, Any]) -> bool:
+    in_play = params.get("class_weight") is not None or params.get("ignore_index") is not None
+    return loss in WEIGHTED_MEAN_LOSSES and in_play
+
+
 def resolve_params(case: Case, inputs: Inputs, seed: int = 0) -> dict[str, Any]:
     """Concrete params: "per-class" becomes one positive weight per class of the last axis."""
     rng = np.random.default_rng(seed + 1000)

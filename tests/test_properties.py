@@ -10,6 +10,7 @@ from hypothesis.extra import numpy as hnp
 
 from service.engine import CATALOG, compute
 
+from .casekit import uses_weighted_mean
 from .cases import CASES, Case, resolve_params
 
 shapes = st.tuples(st.integers(1, 5), st.integers(2, 5)) | st.tuples(
@@ -45,8 +46,7 @@ def test_mean_is_the_sum_over_the_count(case: Case, seed: int, shape: tuple[int,
     values = compute(spec, inputs, params, reduction="none").loss
     mean = compute(spec, inputs, params, reduction="mean").loss
     total = compute(spec, inputs, params, reduction="sum").loss
-    weighted_mean = params.get("class_weight") is not None or params.get("ignore_index") is not None
-    if weighted_mean:  # PyTorch: divide by the class weights of the targets not ignored
+    if uses_weighted_mean(case.loss, params):  # PyTorch: divide by the class weights of the targets not ignored
         target = inputs["y_true"]
         kept = (
             target != params["ignore_index"] if params.get("ignore_index") is not None else np.ones(target.shape, bool)

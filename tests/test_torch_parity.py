@@ -15,6 +15,7 @@ import pytest
 
 from service.engine import CATALOG, compute
 
+from .casekit import uses_weighted_mean
 from .cases import CASES, Case, resolve_params
 from .cases_seed import torch_hinge, torch_perceptron
 from .conftest import skip_unless_available
@@ -88,7 +89,7 @@ def test_sample_weights_match_torch_unreduced_values(case: Case) -> None:
         elif reduction == "sum":
             expected = weighted.sum()
         else:
-            in_play = params.get("class_weight") is not None or params.get("ignore_index") is not None
+            in_play = uses_weighted_mean(case.loss, params)
             expected = weighted.sum() / (_torch_weight_total(tensors, params) if in_play else values.numel())
         expected.sum().backward()
         result = compute(spec, inputs, params, sample_weight=weight, reduction=reduction, return_grad=True)

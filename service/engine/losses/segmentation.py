@@ -1,3 +1,67 @@
-"""The segmentation losses."""
+"""Segmentation losses: overlap between a target mask and a predicted mask, one value per example.
+
+Both inputs are ``(N, ...)`` of rank >= 2 and every axis but the batch axis is summed (Keras's
+``axis`` set to all non-batch axes), so ``none`` gives ``(N,)``. Masks and predictions are
+probabilities: values outside [0, 1] are refused (API.md section 3). Keras does not check
+them, but within [0, 1] every sum below is non-negative, so the denominators are at least
+``eps`` and the losses and their gradients are finite for any accepted input.
+"""
 
 from __future__ import annotations
+
+import numpy as np
+
+from ..spec import Array, Unreduced
+from ..validate import require_probabilities
+
+
+def _example_sum(x: Array) -> Array:
+    """The sum over every non-batch axis, kept as size-1 axes so that it broadcasts back."""
+    return np.sum(x, axis=tuple(range(1, x.ndim)), keepdims=True)
+
+
+def dice(y_true: Array, y_pred: Array, *, eps: float = 1e-7) -> Unreduced:
+    """Dice loss (Keras ``dice`` over all non-batch axes), per example:
+    ``l = 1 - 2 I / D`` with ``I = sum(y p)`` and ``D = sum(y) + sum(p) + eps``.
+
+    ``eps`` is in the denominator only, exactly where Keras puts its ``backend.epsilon()``
+    (1e-7, this service's default): an empty target and an empty prediction give
+    ``1 - 0 / eps = 1``, not 0. The loss is smooth in ``y_pred`` (no kinks).
+
+    Gradient: ``dl/dp = 2 (I / D - y) / D`` (+0 for an empty example, where ``y = I = 0``).
+
+    Shapes: ``y_true``, ``y_pred``: ``(N, ...)``, rank >= 2, in [0, 1]; ``l``: ``(N,)``.
+    """
+    require_probabilities("y_true", y_true)
+    require_probabilities("y_pred", y_pred)
+    intersection = _example_sum(y_true * y_pred)
+    denominator = _example_sum(y_true) + _example_sum(y_pred) + eps
+    values = 1 - 2.0 * intersection / denominator
+    d_pred = 2.0 * (intersection / denominator - y_true) / denominator
+    return Unreduced(values.reshape(-1), lambda g: {"y_pred": g.reshape(denominator.shape) * d_pred})
+
+
+def tversky(y_true: Array, y_pred: Array, *, alpha: float = 0.5, beta: float = 0.5, eps: float = 1e-7) -> Unreduced:
+    """Tversky loss (Keras ``tversky`` over all non-batch axes), per example:
+    ``l = 1 - I / T``, ``T = I + alpha A + beta B + eps``.
+
+    ``I = sum(y p)``, ``A = sum(y (1 - p))`` and ``B = sum(p (1 - y))``, with Keras's argument
+    naming: ``alpha`` weighs ``A`` (the target mass the prediction misses; Keras calls it
+    ``fp``) and ``beta`` weighs ``B`` (Keras's ``fn``). ``alpha = beta = 0.5`` is the Dice
+    loss. ``eps`` is in the denominator only, as Keras's ``backend.epsilon()``: an empty
+    target gives ``I = 0`` and ``l = 1``. No kinks.
+
+    Gradient: ``dl/dp = ((I / T) dT/dp - y) / T`` with ``dT/dp = (1 - alpha) y + beta (1 - y)``.
+
+    Shapes: ``y_true``, ``y_pred``: ``(N, ...)``, rank >= 2, in [0, 1]; ``l``: ``(N,)``.
+    """
+    require_probabilities("y_true", y_true)
+    require_probabilities("y_pred", y_pred)
+    intersection = _example_sum(y_true * y_pred)
+    missed = _example_sum((1 - y_pred) * y_true)
+    spurious = _example_sum(y_pred * (1 - y_true))
+    denominator = intersection + missed * alpha + spurious * beta + eps
+    values = 1 - intersection / denominator
+    d_denominator = (1 - alpha) * y_true + beta * (1 - y_true)
+    d_pred = (intersection / denominator * d_denominator - y_true) / denominator
+    return Unreduced(values.reshape(-1), lambda g: {"y_pred": g.reshape(denominator.shape) * d_pred})
