@@ -152,6 +152,14 @@ def uses_weighted_mean(loss: str, params: dict[str, Any]) -> bool:
     return loss in WEIGHTED_MEAN_LOSSES and in_play
 
 
+def mean_scale(loss: str, inputs: Inputs) -> np.ndarray | float:
+    """The per-value factor the loss's ``mean`` applies before averaging (``Unreduced.mean_scale``):
+    CTC divides each sequence's loss by its target length clamped to >= 1, as PyTorch."""
+    if loss == "ctc":
+        return 1.0 / np.maximum(inputs["target_lengths"], 1)
+    return 1.0
+
+
 def resolve_params(case: Case, inputs: Inputs, seed: int = 0) -> dict[str, Any]:
     """Concrete params: "per-class" becomes one positive weight per class of the last axis."""
     rng = np.random.default_rng(seed + 1000)

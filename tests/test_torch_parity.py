@@ -15,7 +15,7 @@ import pytest
 
 from service.engine import CATALOG, compute
 
-from .casekit import uses_weighted_mean
+from .casekit import mean_scale, uses_weighted_mean
 from .cases import CASES, Case, resolve_params
 from .cases_seed import torch_hinge, torch_perceptron
 from .conftest import skip_unless_available
@@ -90,7 +90,8 @@ def test_sample_weights_match_torch_unreduced_values(case: Case) -> None:
             expected = weighted.sum()
         else:
             in_play = uses_weighted_mean(case.loss, params)
-            expected = weighted.sum() / (_torch_weight_total(tensors, params) if in_play else values.numel())
+            scaled = weighted * torch.as_tensor(mean_scale(case.loss, inputs))  # CTC: over the target lengths
+            expected = scaled.sum() / (_torch_weight_total(tensors, params) if in_play else values.numel())
         expected.sum().backward()
         result = compute(spec, inputs, params, sample_weight=weight, reduction=reduction, return_grad=True)
         np.testing.assert_allclose(result.loss, expected.detach().numpy(), rtol=RTOL, atol=ATOL, err_msg=reduction)

@@ -31,7 +31,7 @@ async def read_body(request: Request, limit: int, timeout: float | None = None) 
         413, "body-too-large", f"the request body is larger than this server's limit of {limit} bytes"
     )
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise too_large
     chunks: list[bytes] = []
     size = 0

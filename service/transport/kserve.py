@@ -10,6 +10,7 @@ datatype before a byte is read, so a lying header is a ``ProtocolError``, never 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,9 @@ DATATYPES: Mapping[str, np.dtype] = {
 DATATYPE_OF: Mapping[np.dtype, str] = {np.dtype(np.float64): "FP64", np.dtype(np.float32): "FP32"}
 
 
+_BYTE_COUNT = re.compile(r"[0-9]{1,18}")  # str.isdigit() would also take "²", which int() refuses
+
+
 class ProtocolError(ValueError):
     """A request the protocol answers with 400 ``{"error": message}``."""
 
@@ -45,7 +49,7 @@ class Tensor:
 @dataclass(frozen=True)
 class RequestedOutput:
     name: str
-    binary: bool
+    binary: bool | None  # None: not said, so the request's binary_data_output decides
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,8 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
         raise ProtocolError(f"the inference request header is not valid JSON: {error}") from None
     if not isinstance(document, dict):
         raise ProtocolError("the inference request must be a JSON object")
-    unknown = sorted(set(document) - {"id", "parameters", "inputs", "outputs"})
+    # model_name / model_version may repeat the URL's (Triton's own examples send them).
+    unknown = sorted(set(document) - {"id", "parameters", "inputs", "outputs", "model_name", "model_version"})
     if unknown:
         raise ProtocolError(f"unknown fields in the inference request: {unknown}")
     request_id = document.get("id")
@@ -101,7 +106,7 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
 def _split(body: bytes, header_length: str | None) -> tuple[bytes, int]:
     if header_length is None:
         return body, len(body)
-    if not header_length.strip().isdigit():
+    if not _BYTE_COUNT.fullmatch(header_length.strip()):
         raise ProtocolError(f"Inference-Header-Content-Length must be a byte count, got {header_length!r}")
     length = int(header_length)
     if not 0 < length <= len(body):
@@ -173,9 +178,11 @@ def _json_data(data: Any, where: str, datatype: str, shape: list[int]) -> np.nda
         limits = np.iinfo(dtype)
         if array.dtype.kind == "f" and not np.all(array == np.round(array)):
             raise ProtocolError(f"{where}: {datatype} data must be integers")
-        if array.size and not (limits.min <= array.min() and array.max() <= limits.max):
+        # Compared as floats: -2**63 <= x < 2**63 (int64's max is not a float64).
+        if array.size and not (float(limits.min) <= array.min() and array.max() < -float(limits.min)):
             raise ProtocolError(f"{where}: data outside the {datatype} range")
-    return array.reshape(shape).astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # FP32 overflow becomes inf, refused later as not finite in float32
+        return array.reshape(shape).astype(dtype, copy=False)
 
 
 def _requested_output(raw: Any, position: int) -> RequestedOutput:
@@ -183,8 +190,8 @@ def _requested_output(raw: Any, position: int) -> RequestedOutput:
     name = raw.get("name")
     if not isinstance(name, str):
         raise ProtocolError(f"outputs[{position}].name must be a string")
-    binary = _object(raw.get("parameters", {}), f"output {name!r} parameters").get("binary_data", False)
-    if not isinstance(binary, bool):
+    binary = _object(raw.get("parameters", {}), f"output {name!r} parameters").get("binary_data")
+    if binary is not None and not isinstance(binary, bool):
         raise ProtocolError(f"output {name!r}: parameters.binary_data must be a boolean")
     return RequestedOutput(name, binary)
 

@@ -170,7 +170,9 @@ class InferHandler:
             raise V2Error(400, f"{not_scalar} are tensors in this protocol: send them as inputs")
         params = {**parameters}
         for name in self.array_params & set(request.inputs):
-            params[name] = request.inputs[name].array.reshape(-1).astype(np.float64).tolist()
+            tensor = request.inputs[name].array.astype(np.float64)
+            # A shape [] tensor is the number form (pos_weight: one weight for every class).
+            params[name] = tensor.item() if tensor.ndim == 0 else tensor.reshape(-1).tolist()
         try:
             validated = self.params_model.model_validate(params).model_dump()
         except ValidationError as error:
@@ -210,7 +212,7 @@ class InferHandler:
         if requested is None:
             chosen = [(name, request.binary_output) for name in values if name == "loss" or return_grad]
         else:
-            chosen = [(o.name, o.binary or request.binary_output) for o in requested]
+            chosen = [(o.name, request.binary_output if o.binary is None else o.binary) for o in requested]
         return encode_infer_response(spec.name, request.id, [(name, values[name], binary) for name, binary in chosen])
 
 

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from ..losses import binary
-from ..shapes import Elementwise
-from ..spec import LossSpec, ParamSpec
-from ._common import PROBABILITY_TARGETS, SIGNED_LABELS, PREDICTIONS, BINARY_SCORES, FROM_LOGITS, LABEL_SMOOTHING, EPS, ALPHA, GAMMA
+from ..shapes import Elementwise, PerSample
+from ..spec import InputSpec, LossSpec, ParamSpec
+from ._common import (
+    ALPHA,
+    BINARY_SCORES,
+    CLASS_WEIGHT,
+    EPS,
+    FROM_LOGITS,
+    GAMMA,
+    LABEL_SMOOTHING,
+    PREDICTIONS,
+    PROBABILITY_TARGETS,
+    SIGNED_LABELS,
+)
 
 SPECS = (
     LossSpec(
@@ -63,5 +74,55 @@ SPECS = (
         inputs=(SIGNED_LABELS, PREDICTIONS),
         shape_rule=Elementwise(),
         reference="optax.losses.perceptron_loss",
+    ),
+    LossSpec(
+        name="squared_hinge",
+        family="binary",
+        summary="Squared hinge loss max(1 - y f, 0)^2 for labels -1/1 (or 0/1).",
+        fn=binary.squared_hinge,
+        inputs=(SIGNED_LABELS, PREDICTIONS),
+        shape_rule=Elementwise(),
+        reference="keras.losses.squared_hinge, elementwise",
+    ),
+    LossSpec(
+        name="soft_margin",
+        family="binary",
+        summary="Soft-margin (logistic) loss log(1 + exp(-y x)) for labels -1/1.",
+        fn=binary.soft_margin,
+        inputs=(
+            InputSpec("y_true", "labels -1 or 1, of y_pred's shape"),
+            InputSpec("y_pred", "scores", differentiable=True),
+        ),
+        shape_rule=Elementwise(),
+        reference="torch.nn.functional.soft_margin_loss",
+    ),
+    LossSpec(
+        name="multilabel_soft_margin",
+        family="binary",
+        summary="Multi-label logistic loss: the per-class binary cross-entropy on logits, averaged over the classes.",
+        fn=binary.multilabel_soft_margin,
+        inputs=(
+            InputSpec("y_true", "labels 0 or 1, one per class, of y_pred's shape"),
+            InputSpec("y_pred", "logits with the class axis last", differentiable=True),
+        ),
+        shape_rule=PerSample(),
+        params=(CLASS_WEIGHT,),
+        reference="torch.nn.functional.multilabel_soft_margin_loss",
+    ),
+    LossSpec(
+        name="multilabel_margin",
+        family="binary",
+        summary="Multi-label hinge loss: every target class must beat every non-target class by a margin of 1.",
+        fn=binary.multilabel_margin,
+        inputs=(
+            InputSpec(
+                "y_true",
+                "per sample, the target class indices in [0, C) followed by -1 padding, of y_pred's shape",
+                integer=True,
+            ),
+            InputSpec("y_pred", "scores with the class axis last", differentiable=True),
+        ),
+        shape_rule=PerSample(),
+        reference="torch.nn.functional.multilabel_margin_loss",
     ),
 )

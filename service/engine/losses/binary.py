@@ -6,7 +6,7 @@ import numpy as np
 
 from ..spec import Array, Unreduced
 from ..stable import log_sigmoid, sigmoid, softplus
-from ..validate import require_probabilities, signed_labels
+from ..validate import require, require_probabilities, signed_labels
 from ._common import clip_probabilities, per_class, smooth_binary_labels
 
 
@@ -95,7 +95,7 @@ def binary_focal(
     if from_logits:
         x = y_pred
         ce = y * softplus(-x) + (1 - y) * softplus(x)
-        dce = sigmoid(x) - y
+        dce = (1 - y) * sigmoid(x) - y * sigmoid(-x)  # = sigmoid(x) - y, without 1 - (1 - tiny)
         log_p, log_not_p = log_sigmoid(x), log_sigmoid(-x)
         log_one_minus_pt = np.logaddexp(np.log(y) + log_not_p, np.log1p(-y) + log_p)
         focal = np.exp(gamma * log_one_minus_pt)
@@ -120,6 +120,8 @@ def hinge(y_true: Array, y_pred: Array) -> Unreduced:
     Labels given as 0/1 are mapped to -1/1 first, as Keras does (all or nothing).
     Gradient: ``dl/df = -y`` where ``1 - y f >= 0`` (at the kink too, as PyTorch's
     autograd gives for ``clamp_min``), else 0.
+
+    Shapes: ``y_true``, ``y_pred``: ``(N, ...)``; ``l``: the same.
     Reference: ``keras.losses.hinge`` without its mean over the last axis.
     """
     y = signed_labels("y_true", y_true)
@@ -132,10 +134,152 @@ def perceptron(y_true: Array, y_pred: Array) -> Unreduced:
     """Perceptron loss, elementwise: ``l = max(0, -y f)`` with labels ``y`` in {-1, 1} (or 0/1).
 
     Gradient: ``dl/df = -y`` where ``-y f >= 0`` (so at ``f = 0`` too, as PyTorch's
-    autograd gives for ``clamp_min``), else 0.
+    autograd gives for ``clamp_min``), else 0. (optax's ``jnp.maximum`` would pass half there.)
+
+    Shapes: ``y_true``, ``y_pred``: ``(N, ...)``; ``l``: the same.
     Reference: ``optax.losses.perceptron_loss``.
     """
     y = signed_labels("y_true", y_true)
     margin = -y * y_pred
     active = margin >= 0
     return Unreduced(np.maximum(margin, 0), lambda g: {"y_pred": np.where(active, -y * g, 0)})
+
+
+def squared_hinge(y_true: Array, y_pred: Array) -> Unreduced:
+    """Squared hinge loss, elementwise: ``l = max(1 - y f, 0)^2`` with labels ``y`` in {-1, 1}.
+
+    Labels given as 0/1 are mapped to -1/1 first, as Keras does (all or nothing; a mix of 0
+    and -1 is refused). Gradient: ``dl/df = -2 y max(1 - y f, 0)``, continuous, so the kink
+    at ``y f = 1`` needs no convention (it is 0 there). ``f`` so large that ``(1 - y f)^2``
+    overflows gives a non-finite result (a 422): the true value is not representable.
+    Reference: ``keras.losses.squared_hinge`` without its mean over the last axis.
+
+    Shapes: ``y_true``, ``y_pred``: ``(N, ...)``; ``l``: the same.
+    """
+    y = signed_labels("y_true", y_true)
+    h = np.maximum(1 - y * y_pred, 0)
+    return Unreduced(h * h, lambda g: {"y_pred": -2 * y * h * g})
+
+
+def _require_signed(name: str, y: Array) -> None:
+    """Labels exactly -1 or 1 (PyTorch's margin losses use ``y`` as a sign; 0/1 is refused)."""
+    require(name, (y == 1) | (y == -1), y, "a label in {-1, 1}")
+
+
+def soft_margin(y_true: Array, y_pred: Array) -> Unreduced:
+    """Soft-margin (logistic) loss, elementwise: ``l = log(1 + exp(-y x))``, labels ``y`` in {-1, 1}.
+
+    PyTorch ``soft_margin_loss``. Labels must be -1 or 1 (PyTorch multiplies by any ``y``;
+    0/1 labels would make ``y = 0`` a constant ``log 2``, so they are refused rather than
+    mapped). Computed as ``softplus(-y x) = max(-y x, 0) + log1p(exp(-|y x|))``, finite for
+    every finite ``x``; PyTorch's ``log1p(exp(-y x))`` overflows to ``inf`` (and its
+    gradient to NaN) once ``-y x`` exceeds ~709, while the values agree to rounding below.
+    Gradient: ``dl/dx = -y sigmoid(-y x)``; smooth, no kink.
+
+    Shapes: ``y_true``, ``y_pred``: ``(N, ...)``; ``l``: the same.
+    """
+    _require_signed("y_true", y_true)
+    z = -y_true * y_pred
+    dx = -y_true * sigmoid(z)
+    return Unreduced(softplus(z), lambda g: {"y_pred": g * dx})
+
+
+def multilabel_soft_margin(y_true: Array, y_pred: Array, *, class_weight: list[float] | None = None) -> Unreduced:
+    """Multi-label soft-margin loss, per sample:
+    ``l = -(1/C) sum_c w_c [y_c log sigmoid(x_c) + (1 - y_c) log sigmoid(-x_c)]``.
+
+    PyTorch ``multilabel_soft_margin_loss``: one logit ``x_c`` and one 0/1 label ``y_c`` per
+    class on the last axis, ``w`` the class weights (1 when null; length C). Labels other
+    than 0 and 1 are refused (PyTorch would take soft targets silently; the contract says
+    labels). As in PyTorch the class weights do not change the mean: ``mean`` averages the
+    per-sample values. ``-log sigmoid(x) = softplus(-x)`` keeps every term finite.
+    Gradient: ``dl/dx_c = w_c (sigmoid(x_c) - y_c) / C``, formed as ``sigmoid(x)`` or
+    ``-sigmoid(-x)`` by the label so that it keeps its relative precision when small; smooth.
+
+    Shapes: ``y_true``, ``y_pred``: ``(N, ..., C)``; ``l``: ``(N, ...)`` (PyTorch's class
+    axis is the last one too, so extra axes are PyTorch's own behaviour).
+    """
+    require("y_true", (y_true == 0) | (y_true == 1), y_true, "a label in {0, 1}")
+    n_classes = y_pred.shape[-1]
+    w = per_class("class_weight", class_weight, n_classes, y_pred.dtype)
+    x = y_pred
+    terms = y_true * softplus(-x) + (1 - y_true) * softplus(x)
+    dx = (1 - y_true) * sigmoid(x) - y_true * sigmoid(-x)  # sigmoid(x) - y without cancellation
+    if w is not None:
+        terms, dx = w * terms, w * dx
+    values = np.sum(terms, axis=-1) / n_classes
+    return Unreduced(values, lambda g: {"y_pred": g[..., None] * dx / n_classes})
+
+
+def multilabel_margin(y_true: Array, y_pred: Array) -> Unreduced:
+    """Multi-label margin loss, per sample:
+    ``l = (1/C) sum_{j listed} sum_{i not a target} max(0, 1 - (x[y_j] - x[i]))``.
+
+    PyTorch ``multilabel_margin_loss``. ``y_true`` holds, per sample, the target classes
+    followed by -1 padding: the targets are the entries before the first -1, the rest is
+    ignored (a listed class listed twice counts twice, as in PyTorch). Every entry must be
+    a class index in [0, C) or -1, as PyTorch checks. PyTorch takes ``(N, C)``; ``(N, ..., C)``
+    applies the same formula to every position of the extra axes.
+
+    Gradient, with ``z_ji = 1 - x[y_j] + x[i]``: each active pair (``z_ji > 0``) adds
+    ``1/C`` to ``dl/dx[i]`` and ``-1/C`` to ``dl/dx[y_j]``. At the kink ``z_ji == 0`` the pair
+    adds nothing: PyTorch's kernel (forward and hand-written backward) tests ``z > 0``; this
+    follows the reference rather than ``clamp_min``'s convention.
+
+    Computation: not PyTorch's O(C^2) double loop but O(C log C) per sample, so that one
+    large request cannot take quadratic time. With the non-targets sorted,
+    ``x_(0) <= ... <= x_(K-1)``, and a threshold ``a_j = x[y_j] - 1``, the pairs of target ``j``
+    sum to ``S_j = D_m + (K - m) (x_(m) - a_j)`` where ``m`` is the first non-target above
+    ``a_j`` and ``D_m = sum_{i >= m} (x_(i) - x_(m)) = sum_{l >= m} (K - 1 - l)(x_(l+1) - x_(l))``,
+    a running sum of non-negative terms: no cancellation, so ``S_j`` is accurate to a few
+    ulp relative (unlike ``sum x_i - count * a_j``). The counts come from one merged sort
+    of the non-targets and the thresholds (ties put the score first: ``z == 0`` is inactive).
+
+    Shapes: ``y_true`` (integers) and ``y_pred``: ``(N, ..., C)``; ``l``: ``(N, ...)``.
+    """
+    x = y_pred
+    n = x.shape[-1]
+    require("y_true", (y_true >= -1) & (y_true < n), y_true, f"a class index in [0, {n - 1}], or -1 (padding)")
+    listed = np.cumprod(y_true >= 0, axis=-1).astype(bool)  # the entries before the first -1
+    target = np.where(listed, y_true, 0)
+    marks = np.zeros((*x.shape[:-1], n + 1), dtype=bool)
+    np.put_along_axis(marks, np.where(listed, y_true, n), True, axis=-1)
+    is_target = marks[..., :n]
+
+    # Thresholds a_j (+inf where unlisted: nothing exceeds them) and the non-targets (-inf for targets).
+    a = np.where(listed, np.take_along_axis(x, target, axis=-1) - 1, np.inf).astype(x.dtype)
+    others = np.where(is_target, -np.inf, x).astype(x.dtype)
+    order = np.argsort(others, axis=-1, kind="stable")
+    xs = np.take_along_axis(others, order, axis=-1)
+
+    # Merge the sorted non-targets with the thresholds; at ties the non-target comes first.
+    merged = np.argsort(np.concatenate([xs, a], axis=-1), axis=-1, kind="stable")
+    position = np.argsort(merged, axis=-1, kind="stable")  # where each entry landed
+    is_threshold = merged >= n
+    scores_up_to = np.cumsum(~is_threshold, axis=-1)
+    thresholds_up_to = np.cumsum(is_threshold, axis=-1)
+    below = np.take_along_axis(scores_up_to, position[..., n:], axis=-1)  # non-targets <= a_j
+    count = n - below  # non-targets above a_j: the active pairs of target j
+    thresholds_below = np.take_along_axis(thresholds_up_to, position[..., :n], axis=-1)  # a_j < x_(i)
+
+    # D_m from the gaps of the finite (non-target) part of xs.
+    finite = np.isfinite(xs)
+    gaps = np.where(finite[..., :-1], np.diff(xs, axis=-1), 0)
+    terms = (n - 1 - np.arange(n - 1)).astype(x.dtype) * gaps
+    tail = np.flip(np.cumsum(np.flip(terms, axis=-1), axis=-1), axis=-1)
+    d = np.concatenate([tail, np.zeros((*x.shape[:-1], 1), dtype=x.dtype)], axis=-1)
+    m = np.minimum(below, n - 1)
+    active = count > 0
+    x_m = np.where(active, np.take_along_axis(xs, m, axis=-1), 0)
+    s = np.where(active, np.take_along_axis(d, m, axis=-1) + count.astype(x.dtype) * (x_m - np.where(active, a, 0)), 0)
+    values = np.sum(s, axis=-1) / n
+
+    # Gradient: +count of thresholds below each non-target, -count of active pairs at each target class.
+    up = np.zeros(x.shape, dtype=x.dtype)
+    np.put_along_axis(up, order, thresholds_below.astype(x.dtype), axis=-1)
+    up = np.where(is_target, 0, up)
+    rows = np.arange(int(np.prod(x.shape[:-1], dtype=np.int64)), dtype=np.int64).reshape(x.shape[:-1])
+    flat = (rows[..., None] * n + target).ravel()
+    down = np.bincount(flat, weights=np.where(listed, count, 0).ravel(), minlength=x.size).reshape(x.shape)
+    dx = (up - down.astype(x.dtype)) / n
+    return Unreduced(values, lambda g: {"y_pred": g[..., None] * dx})

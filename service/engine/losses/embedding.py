@@ -1,3 +1,209 @@
-"""The embedding losses."""
+"""The embedding losses: pairs and triplets of vectors or scores, labels -1/1 (PyTorch's margin losses).
+
+Labels are exactly -1 or 1. PyTorch does not check them: ``cosine_embedding_loss`` gives 0
+for any other label, ``hinge_embedding_loss`` adds both branches for it and
+``margin_ranking_loss`` scales by it. None of that is a meaningful loss, and 0/1 labels
+would silently be read as "no loss" or a scale of 0, so anything but -1/1 is refused.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InvalidInput, Issue
+from ..spec import Array, Unreduced
+from ..validate import require
+
+#: PyTorch's ``EPSILON`` in ``cosine_embedding_loss`` (``constexpr float EPSILON = 1e-12`` in
+#: ATen's Loss.cpp): the float32 nearest to 1e-12, added as that value in double too.
+COSINE_EPSILON = float(np.float32(1e-12))
+
+
+def _require_signed(name: str, y: Array) -> None:
+    require(name, (y == 1) | (y == -1), y, "a label in {-1, 1}")
+
+
+def _power_of_two_scale(x: Array) -> Array:
+    """Per row (last axis), the exponent ``e >= 0`` with ``max |x| < 2^e``: dividing by ``2^e``
+    is exact and brings the row into [-1, 1], so squares and products cannot overflow."""
+    _, exponent = np.frexp(np.max(np.abs(x), axis=-1))
+    return np.maximum(exponent, 0)
+
+
+def cosine_embedding(x1: Array, x2: Array, y_true: Array, *, margin: float = 0.0) -> Unreduced:
+    """Cosine embedding loss, per pair: ``1 - cos`` where ``y = 1``, ``max(0, cos - margin)`` where ``y = -1``.
+
+    PyTorch ``cosine_embedding_loss``, including its regularised cosine
+    ``cos = x1.x2 / sqrt((|x1|^2 + E)(|x2|^2 + E))`` with ``E = COSINE_EPSILON`` (float32 1e-12):
+    a zero vector has ``cos = 0`` (loss 1 for ``y = 1``, ``max(0, -margin)`` for ``y = -1``)
+    and a finite gradient. To keep ``|x|^2`` and ``x1.x2`` from overflowing, each row is first
+    divided by a power of two ``2^e >= max |x|`` (``e >= 0``, so small vectors are untouched
+    and ``E`` keeps its meaning); that division is exact, and with ``E 2^-2e`` in place of
+    ``E`` the cosine is the same number as PyTorch's formula gives where that one is finite.
+
+    Gradient (PyTorch autograd through the same expression), with ``m_k = |x_k|^2 + E``:
+    ``dcos/dx1 = x2 / sqrt(m1 m2) - cos x1 / m1`` (and symmetrically for ``x2``);
+    ``dl/dcos = -1`` for ``y = 1``, ``1`` for ``y = -1`` where ``cos - margin >= 0`` (at the
+    kink too: PyTorch writes it with ``clamp_min``), else 0.
+
+    Shapes: ``x1``, ``x2``: ``(N, D)``; ``y_true``: ``(N,)``, -1 or 1; ``l``: ``(N,)``.
+    """
+    _require_signed("y_true", y_true)
+    e1, e2 = _power_of_two_scale(x1), _power_of_two_scale(x2)
+    u, v = np.ldexp(x1, -e1[:, None]), np.ldexp(x2, -e2[:, None])
+    m1 = np.sum(u * u, axis=-1) + np.ldexp(COSINE_EPSILON, -2 * e1).astype(x1.dtype)
+    m2 = np.sum(v * v, axis=-1) + np.ldexp(COSINE_EPSILON, -2 * e2).astype(x1.dtype)
+    root = np.sqrt(m1 * m2)
+    cos = np.sum(u * v, axis=-1) / root
+
+    positive = y_true == 1
+    hinge = cos - margin
+    values = np.where(positive, 1 - cos, np.maximum(hinge, 0))
+    dcos = np.where(positive, -1, np.where(hinge >= 0, 1, 0)).astype(x1.dtype)
+
+    def vjp(g: Array) -> dict[str, Array]:
+        k = (g * dcos)[:, None]
+        d1 = np.ldexp(v / root[:, None] - (cos / m1)[:, None] * u, -e1[:, None])
+        d2 = np.ldexp(u / root[:, None] - (cos / m2)[:, None] * v, -e2[:, None])
+        return {"x1": k * d1, "x2": k * d2}
+
+    return Unreduced(values, vjp)
+
+
+def margin_ranking(x1: Array, x2: Array, y_true: Array, *, margin: float = 0.0) -> Unreduced:
+    """Margin ranking loss, elementwise: ``l = max(0, -y (x1 - x2) + margin)``, ``y`` in {-1, 1}.
+
+    PyTorch ``margin_ranking_loss``: ``y = 1`` asks for ``x1`` to rank above ``x2`` by
+    ``margin``, ``y = -1`` the reverse. Gradient: ``dl/dx1 = -y``, ``dl/dx2 = y`` where
+    ``-y (x1 - x2) + margin >= 0`` (at the kink too: PyTorch's ``clamp_min``), else 0.
+    ``x1 - x2`` beyond the float range (|x| near 1e308) gives a non-finite result (422).
+
+    Shapes: ``x1``, ``x2``, ``y_true``: one shape ``(N, ...)``; ``l``: the same.
+    """
+    _require_signed("y_true", y_true)
+    z = -y_true * (x1 - x2) + margin
+    active = z >= 0
+
+    def vjp(g: Array) -> dict[str, Array]:
+        dx1 = np.where(active, -y_true * g, 0)
+        return {"x1": dx1, "x2": -dx1}
+
+    return Unreduced(np.maximum(z, 0), vjp)
+
+
+def hinge_embedding(y_true: Array, y_pred: Array, *, margin: float = 1.0) -> Unreduced:
+    """Hinge embedding loss, elementwise: ``l = x`` where ``y = 1``, ``max(0, margin - x)`` where ``y = -1``.
+
+    PyTorch ``hinge_embedding_loss``; ``x`` is typically a distance between two embeddings.
+    Gradient: 1 where ``y = 1``; for ``y = -1``, -1 where ``margin - x >= 0`` (at the kink
+    too: PyTorch's ``clamp_min``), else 0.
+
+    Shapes: ``y_true``, ``y_pred``: ``(N, ...)``; ``l``: the same.
+    """
+    _require_signed("y_true", y_true)
+    positive = y_true == 1
+    hinge = margin - y_pred
+    values = np.where(positive, y_pred, np.maximum(hinge, 0))
+    dx = np.where(positive, 1, np.where(hinge >= 0, -1, 0)).astype(y_pred.dtype)
+    return Unreduced(values, lambda g: {"y_pred": g * dx})
+
+
+@dataclass(frozen=True)
+class Triplets:
+    """Three batches of vectors of one shape ``(N, D)`` (rank exactly 2); the loss is ``(N,)``."""
+
+    names: tuple[str, ...] = ("anchor", "positive", "negative")
+    description: str = "per-triplet: (N,)"
+
+    def unreduced_shape(self, shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, ...]:
+        first = self.names[0]
+        for name in self.names:
+            if len(shapes[name]) != 2:
+                raise InvalidInput(
+                    f"{name} has the wrong rank",
+                    [Issue((name,), f"expected an array of rank 2 (N, D), got shape {list(shapes[name])}")],
+                )
+            if shapes[name] != shapes[first]:
+                raise InvalidInput(
+                    "input shapes do not match",
+                    [Issue((name,), f"{name} has shape {list(shapes[name])} but must have {first}'s shape")],
+                )
+        return shapes[first][:1]
+
+
+def _p_distance(diff: Array, p: float) -> tuple[Array, Array]:
+    """``||diff||_p`` over the last axis and its gradient with respect to ``diff``.
+
+    The norm is ``s (sum (|d| / s)^p)^(1/p)`` with ``s = max |d|``: each ratio is at most 1,
+    so no power overflows or underflows to a wrong result for any finite ``diff`` and any
+    ``p > 0`` (the norm itself can exceed the float range for tiny ``p``: that is a real
+    overflow). The gradient is PyTorch's ``norm_backward``: ``sign(d) (|d| / norm)^(p - 1)``,
+    i.e. ``sign(d)`` for ``p = 1``, ``d / norm`` for ``p = 2``; 0 where ``norm = 0`` and, for
+    ``p < 1``, 0 where ``d = 0`` (PyTorch masks both).
+    """
+    magnitude = np.abs(diff)
+    top = np.max(magnitude, axis=-1, keepdims=True)
+    safe_top = np.where(top > 0, top, 1)
+    if p == 1:
+        norm = np.sum(magnitude, axis=-1)
+        return norm, np.sign(diff)
+    if p == 2:
+        ratio = magnitude / safe_top
+        norm = top[..., 0] * np.sqrt(np.sum(ratio * ratio, axis=-1))
+        safe_norm = np.where(norm > 0, norm, 1)[..., None]
+        return norm, np.where(norm[..., None] > 0, diff / safe_norm, 0)
+    ratio = magnitude / safe_top
+    norm = top[..., 0] * np.sum(ratio**p, axis=-1) ** (1 / p)
+    safe_norm = np.where(norm > 0, norm, 1)[..., None]
+    grad = np.sign(diff) * (magnitude / safe_norm) ** (p - 1)
+    return norm, np.where((norm[..., None] > 0) & (magnitude > 0), grad, 0)
+
+
+def triplet_margin(
+    anchor: Array,
+    positive: Array,
+    negative: Array,
+    *,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+) -> Unreduced:
+    """Triplet margin loss, per triplet: ``l = max(0, margin + d(a, pos) - d(a, neg))``.
+
+    PyTorch ``triplet_margin_loss``, with its ``pairwise_distance``:
+    ``d(x, y) = ||x - y + eps||_p`` (``eps`` is added to every component of the difference,
+    not to the norm). With ``swap`` (Balntas et al. 2016) the negative distance is
+    ``min(d(a, neg), d(pos, neg))``. ``margin > 0`` as PyTorch requires; ``p > 0`` (below 1
+    the "norm" is PyTorch's quasi-norm ``(sum |d|^p)^(1/p)``; ``p`` is finite since JSON has no
+    infinity); ``eps >= 0``.
+
+    Gradient (PyTorch autograd): through ``clamp_min`` where ``margin + d_pos - d_neg >= 0``
+    (at the kink too), else 0; through each distance by ``_p_distance``'s gradient; at a tie
+    ``d(a, neg) == d(pos, neg)`` under ``swap`` the gradient is split half and half between
+    the two, as ``torch.min(a, b)`` (``minimum``) splits it.
+
+    Shapes: ``anchor``, ``positive``, ``negative``: ``(N, D)``; ``l``: ``(N,)``.
+    """
+    d_pos, g_pos = _p_distance(anchor - positive + eps, p)
+    d_neg, g_neg = _p_distance(anchor - negative + eps, p)
+    w_neg = w_swap = None
+    if swap:
+        d_swap, g_swap = _p_distance(positive - negative + eps, p)
+        w_neg = np.where(d_neg < d_swap, 1.0, np.where(d_neg == d_swap, 0.5, 0.0)).astype(anchor.dtype)
+        w_swap = 1 - w_neg
+        d_neg = np.minimum(d_neg, d_swap)
+    z = margin + d_pos - d_neg
+    active = z >= 0
+
+    def vjp(g: Array) -> dict[str, Array]:
+        k = np.where(active, g, 0)[:, None]
+        if w_neg is None or w_swap is None:
+            return {"anchor": k * (g_pos - g_neg), "positive": -k * g_pos, "negative": k * g_neg}
+        n, s = w_neg[:, None] * g_neg, w_swap[:, None] * g_swap
+        return {"anchor": k * (g_pos - n), "positive": -k * (g_pos + s), "negative": k * (n + s)}
+
+    return Unreduced(np.maximum(z, 0), vjp)
