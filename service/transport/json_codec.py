@@ -10,7 +10,6 @@ first offending element and point at it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from itertools import chain
 from typing import Any
 
@@ -46,9 +45,13 @@ def decode_json(body: bytes) -> Any:
 def to_array(value: Any, location: Location) -> np.ndarray:
     """A rectangular nested list of numbers as an int64 or float64 array.
 
-    Raises ``InvalidInput`` located at the first element that is not a number, or the
-    first list whose length differs from its siblings'. Integers beyond the int64 range
-    make the array float64.
+    The lists are flattened level by level in C (``chain``, ``map(len)``), each level's
+    lengths checked against the shape the first elements spell out, the leaves' types
+    checked in one pass (``bool`` is not a number, though NumPy would take it for one), and
+    the flat list handed to ``np.array``: no Python loop per element, and none of NumPy's
+    slower nested-sequence discovery. Anything off sends the value to a walk that finds the
+    first offending element and raises ``InvalidInput`` located there. Integers beyond the
+    int64 range make the array float64 (JSON has one kind of number).
     """
     if not isinstance(value, list):
         raise InvalidInput(
@@ -58,27 +61,33 @@ def to_array(value: Any, location: Location) -> np.ndarray:
     shape = _leading_shape(value)
     if len(shape) > MAX_RANK:
         raise InvalidInput("arrays are nested too deeply", [Issue(location, f"rank above {MAX_RANK}")])
+    leaves = _flatten(value, shape)
+    kinds = set(map(type, leaves)) if leaves is not None else {list}
+    if not kinds <= _NUMBER_TYPES:
+        issue = _first_problem(value, location, shape) or Issue(location, "expected a rectangular array of numbers")
+        raise InvalidInput("arrays must be rectangular nested lists of numbers", [issue])
+    if float in kinds or not leaves:  # an empty array is float64, as NumPy makes it
+        return np.array(leaves, dtype=np.float64).reshape(shape)
     try:
-        array = np.asarray(value)
-    except (ValueError, OverflowError):
-        array = None
-    if array is None or array.dtype.kind not in "iuf" or _has_booleans(value, array.ndim):
-        issue = _first_problem(value, location, shape)
-        if issue is not None:
-            raise InvalidInput("arrays must be rectangular nested lists of numbers", [issue])
-        array = None  # only numbers, some of them integers beyond int64
-    if array is None or array.dtype.kind == "u":
-        # JSON has one kind of number: integers past int64 are read as the floats they are.
-        array = np.asarray(value, dtype=np.float64)
-    return array
+        return np.array(leaves, dtype=np.int64).reshape(shape)
+    except OverflowError:
+        return np.array(leaves, dtype=np.float64).reshape(shape)
 
 
-def _has_booleans(value: list[Any], rank: int) -> bool:
-    """Whether a rectangular nested list of rank ``rank`` holds a bool among its numbers."""
-    elements: Iterable[Any] = value
-    for _ in range(rank - 1):
-        elements = chain.from_iterable(elements)
-    return bool in map(type, elements)
+_NUMBER_TYPES = frozenset({float, int})
+
+
+def _flatten(value: list[Any], shape: list[int]) -> list[Any] | None:
+    """The leaves of a nested list whose every level has the lengths in ``shape``, else None."""
+    level: list[Any] = value
+    try:
+        for length in shape[1:]:
+            if any(n != length for n in map(len, level)):
+                return None
+            level = list(chain.from_iterable(level))
+    except TypeError:  # a number (or null) where a list belongs
+        return None
+    return level
 
 
 def _leading_shape(value: list[Any]) -> list[int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..spec import Array, Unreduced
-from ..stable import log_sigmoid, sigmoid, softplus
+from ..stable import logistic, sigmoid, softplus
 from ..validate import require, require_probabilities, signed_labels
 from ._common import clip_probabilities, per_class, smooth_binary_labels
 
@@ -45,9 +45,10 @@ def binary_crossentropy(
     positive = y if w is None else w * y  # the weight on the log-likelihood of the positive class
 
     if from_logits:
-        x = y_pred
-        values = positive * softplus(-x) + (1 - y) * softplus(x)
-        dx = (1 - y) * sigmoid(x) - positive * sigmoid(-x)
+        f = logistic(y_pred)
+        not_y = 1 - y
+        values = positive * f.softplus_neg + not_y * f.softplus
+        dx = not_y * f.sigmoid - positive * f.sigmoid_neg
         return Unreduced(values, lambda g: {"y_pred": g * dx})
 
     q, unclipped = clip_probabilities(y_pred, eps)
@@ -93,13 +94,30 @@ def binary_focal(
     alpha_t = 1 if alpha is None else alpha * y + (1 - alpha) * (1 - y)
 
     if from_logits:
-        x = y_pred
-        ce = y * softplus(-x) + (1 - y) * softplus(x)
-        dce = (1 - y) * sigmoid(x) - y * sigmoid(-x)  # = sigmoid(x) - y, without 1 - (1 - tiny)
-        log_p, log_not_p = log_sigmoid(x), log_sigmoid(-x)
-        log_one_minus_pt = np.logaddexp(np.log(y) + log_not_p, np.log1p(-y) + log_p)
-        focal = np.exp(gamma * log_one_minus_pt)
-        dfocal = gamma * (1 - 2 * y) * np.exp((gamma - 1) * log_one_minus_pt + log_p + log_not_p)
+        f = logistic(y_pred)
+        not_y = 1 - y
+        ce = y * f.softplus_neg + not_y * f.softplus
+        dce = not_y * f.sigmoid - y * f.sigmoid_neg  # = sigmoid(x) - y, without 1 - (1 - tiny)
+        hard = bool(np.all((y == 0) | (y == 1)))
+        if hard:  # 1 - p_t is sigmoid(-x) or sigmoid(x): exact, no logs needed
+            one_minus_pt = np.where(y == 1, f.sigmoid_neg, f.sigmoid)
+            log_one_minus_pt = -np.where(y == 1, f.softplus, f.softplus_neg)
+        else:
+            log_one_minus_pt = np.logaddexp(np.log(y) - f.softplus, np.log(not_y) - f.softplus_neg)
+            one_minus_pt = np.exp(log_one_minus_pt)
+        if gamma == 2:
+            focal, focal_less_one = one_minus_pt * one_minus_pt, one_minus_pt
+        else:
+            focal = np.exp(gamma * log_one_minus_pt)
+        # d(1 - p_t)^gamma/dx = gamma (1 - 2y) (1 - p_t)^(gamma - 1) sigmoid(x) sigmoid(-x). For
+        # gamma >= 1 each factor is at most 1; for gamma < 1 the power alone overflows at
+        # saturated logits while the product does not, so that case is formed in log space.
+        if gamma >= 1:
+            if gamma != 2:
+                focal_less_one = np.exp((gamma - 1) * log_one_minus_pt)
+            dfocal = (gamma * (1 - 2 * y)) * focal_less_one * (f.sigmoid * f.sigmoid_neg)
+        else:
+            dfocal = (gamma * (1 - 2 * y)) * np.exp((gamma - 1) * log_one_minus_pt - f.softplus - f.softplus_neg)
         dx = alpha_t * (dce * focal + ce * dfocal)
         return Unreduced(alpha_t * ce * focal, lambda g: {"y_pred": g * dx})
 
