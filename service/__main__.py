@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import signal
 import sys
 import tempfile
 
@@ -35,9 +37,21 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings()
     except ValidationError as error:
         sys.exit(f"invalid option:\n{error}")
+    metrics_dir = None
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Each worker writes its metrics here; GET /metrics (in any worker) adds them up.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="loss-service-metrics-")
+        metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="loss-service-metrics-")
+    # uvicorn re-raises the SIGTERM it drained on once it is done; with this handler in place
+    # that ends the process with status 0, a clean exit, rather than death by signal (143).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    try:
+        _serve(settings)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(settings: Settings) -> None:
     uvicorn.run(
         "service.app:app",
         host=settings.host,

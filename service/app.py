@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     if settings.gzip_level:  # inside ServiceMiddleware, which counts the bytes actually sent
         app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=settings.gzip_level)
-    app.add_middleware(ServiceMiddleware, settings=settings, admission=admission)
+    app.add_middleware(ServiceMiddleware, settings=settings, admission=admission, routes=app.router.routes)
     # Routes go on the app's own router (not included sub-routers), so that a 405's Allow
     # header can list every method a path offers.
     dispatcher = Dispatcher(CATALOG, settings.max_elements)

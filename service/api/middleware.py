@@ -5,6 +5,7 @@ Pure ASGI (no ``BaseHTTPMiddleware``), so that it adds microseconds, not a task 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import signal
@@ -12,10 +13,12 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
+
+from starlette.routing import BaseRoute, Match
 
 from ..settings import Settings
 from .metrics import HTTP_DURATION, HTTP_REQUESTS
@@ -75,10 +78,11 @@ def request_id_of(scope: Scope) -> str | None:
 
 
 class ServiceMiddleware:
-    def __init__(self, app: ASGIApp, settings: Settings, admission: Admission) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, admission: Admission, routes: Sequence[BaseRoute]) -> None:
         self.app = app
         self.settings = settings
         self.admission = admission
+        self.routes = routes  # the app's routes, to label requests refused before routing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -89,7 +93,7 @@ class ServiceMiddleware:
         request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         start = time.perf_counter()
-        outcome = {"status": 500, "bytes": 0}
+        outcome = {"status": 500, "bytes": 0, "recorded": False}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -97,6 +101,8 @@ class ServiceMiddleware:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             elif message["type"] == "http.response.body":
                 outcome["bytes"] += len(message.get("body", b""))
+                if not message.get("more_body", False):  # counted before the client can see the answer
+                    self._record(scope, request_id, outcome, time.perf_counter() - start)
             await send(message)
 
         admitted = False
@@ -106,13 +112,22 @@ class ServiceMiddleware:
                 admitted = True
                 receive = await self._decoded(scope, headers, receive)
             await self.app(scope, receive, send_with_id)
-        except ProblemError as problem:
+        except ProblemError as problem:  # refused here, before routing: label it with its route anyway
             problem.instance = request_id
+            scope.setdefault("route", self._route_of(scope))
             await problem.response()(scope, receive, send_with_id)
         finally:
             if admitted:
                 self.admission.in_flight -= 1
-            self._record(scope, request_id, outcome, time.perf_counter() - start)
+            if not outcome["recorded"]:  # no complete answer went out (the client left, or a bug)
+                self._record(scope, request_id, outcome, time.perf_counter() - start)
+
+    def _route_of(self, scope: Scope) -> BaseRoute | None:
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return route
+        return None
 
     def _admit(self) -> None:
         """503 with Retry-After while draining or when every computation slot is taken."""
@@ -135,6 +150,28 @@ class ServiceMiddleware:
             return receive
         if encoding != "gzip":
             raise ProblemError(415, "unsupported-media-type", f"Content-Encoding {encoding!r}: send gzip or identity")
+        try:
+            async with asyncio.timeout(self.settings.request_timeout_seconds):
+                body = await self._inflate(receive)
+        except TimeoutError:
+            raise ProblemError(
+                408, "request-timeout", f"the body did not arrive within {self.settings.request_timeout_seconds} s"
+            ) from None
+        scope["headers"] = [
+            (k, v) for k, v in scope["headers"] if k.lower() not in (b"content-encoding", b"content-length")
+        ] + [(b"content-length", str(len(body)).encode())]
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return replay
+
+    async def _inflate(self, receive: Receive) -> bytes:
         limit = self.settings.max_body_bytes
         decompressor = zlib.decompressobj(wbits=31)
         parts: list[bytes] = []
@@ -159,22 +196,10 @@ class ServiceMiddleware:
             parts.append(data)
         if not decompressor.eof:
             raise ProblemError(400, "malformed-body", "the gzip body is truncated")
-        body = b"".join(parts)
-        scope["headers"] = [
-            (k, v) for k, v in scope["headers"] if k.lower() not in (b"content-encoding", b"content-length")
-        ] + [(b"content-length", str(len(body)).encode())]
-        sent = False
+        return b"".join(parts)
 
-        async def replay() -> Message:
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return replay
-
-    def _record(self, scope: Scope, request_id: str, outcome: dict[str, int], seconds: float) -> None:
+    def _record(self, scope: Scope, request_id: str, outcome: dict[str, Any], seconds: float) -> None:
+        outcome["recorded"] = True
         route = scope.get("route")
         handler = getattr(route, "path", None) or "unmatched"
         method = scope["method"]

@@ -38,6 +38,12 @@ class ProtocolError(ValueError):
     """A request the protocol answers with 400 ``{"error": message}``."""
 
 
+def brief(value: Any, limit: int = 60) -> str:
+    """A client's value quoted in an error: as JSON, cut to ``limit`` characters (never a Python repr)."""
+    text = orjson.dumps(value, default=lambda v: type(v).__name__).decode()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 @dataclass(frozen=True)
 class Tensor:
     name: str
@@ -90,7 +96,7 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
     for position, raw in enumerate(raw_inputs):
         tensor, offset = _input(raw, position, body, offset)
         if tensor.name in inputs:
-            raise ProtocolError(f"input {tensor.name!r} appears twice")
+            raise ProtocolError(f"input {brief(tensor.name)} appears twice")
         inputs[tensor.name] = tensor
     if offset != len(body):
         raise ProtocolError(
@@ -107,7 +113,7 @@ def _split(body: bytes, header_length: str | None) -> tuple[bytes, int]:
     if header_length is None:
         return body, len(body)
     if not _BYTE_COUNT.fullmatch(header_length.strip()):
-        raise ProtocolError(f"Inference-Header-Content-Length must be a byte count, got {header_length!r}")
+        raise ProtocolError(f"Inference-Header-Content-Length must be a byte count, got {brief(header_length)}")
     length = int(header_length)
     if not 0 < length <= len(body):
         raise ProtocolError(f"Inference-Header-Content-Length is {length} but the body has {len(body)} bytes")
@@ -132,9 +138,9 @@ def _input(raw: Any, position: int, body: bytes, offset: int) -> tuple[Tensor, i
     name, datatype, shape = raw.get("name"), raw.get("datatype"), raw.get("shape")
     if not isinstance(name, str):
         raise ProtocolError(f"{where}.name must be a string")
-    where = f"input {name!r}"
-    if datatype not in DATATYPES:
-        raise ProtocolError(f"{where}: datatype {datatype!r} is not supported; use one of {sorted(DATATYPES)}")
+    where = f"input {brief(name)}"
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
+        raise ProtocolError(f"{where}: datatype {brief(datatype)} is not supported; use one of {sorted(DATATYPES)}")
     if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
         raise ProtocolError(f"{where}: shape must be an array of non-negative integers")
     dtype = DATATYPES[datatype]
@@ -190,9 +196,9 @@ def _requested_output(raw: Any, position: int) -> RequestedOutput:
     name = raw.get("name")
     if not isinstance(name, str):
         raise ProtocolError(f"outputs[{position}].name must be a string")
-    binary = _object(raw.get("parameters", {}), f"output {name!r} parameters").get("binary_data")
+    binary = _object(raw.get("parameters", {}), f"output {brief(name)} parameters").get("binary_data")
     if binary is not None and not isinstance(binary, bool):
-        raise ProtocolError(f"output {name!r}: parameters.binary_data must be a boolean")
+        raise ProtocolError(f"output {brief(name)}: parameters.binary_data must be a boolean")
     return RequestedOutput(name, binary)
 
 

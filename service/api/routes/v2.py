@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from ... import __version__
 from ...engine import InvalidInput, LossSpec
 from ...settings import Settings
-from ...transport.kserve import ProtocolError, encode_infer_response, parse_infer_request
+from ...transport.kserve import ProtocolError, brief, encode_infer_response, parse_infer_request
 from ..body import read_body
 from ..dispatch import Dispatcher
 from ..metrics import count_computation
@@ -153,7 +153,9 @@ class InferHandler:
         allowed = self.input_names | self.array_params | {"sample_weight"}
         unknown = sorted(set(request.inputs) - allowed)
         if unknown:
-            raise V2Error(400, f"unexpected inputs {unknown} for model {spec.name!r}; it takes {sorted(allowed)}")
+            raise V2Error(
+                400, f"unexpected inputs {brief(unknown)} for model {spec.name!r}; it takes {sorted(allowed)}"
+            )
         missing = sorted(self.input_names - set(request.inputs))
         if missing:
             raise V2Error(400, f"model {spec.name!r} needs the inputs {missing}")
@@ -162,7 +164,7 @@ class InferHandler:
         reduction = parameters.pop("reduction", spec.default_reduction)
         return_grad = parameters.pop("return_grad", False)
         if reduction not in spec.reductions:
-            raise V2Error(400, f"parameter reduction must be one of {list(spec.reductions)}, got {reduction!r}")
+            raise V2Error(400, f"parameter reduction must be one of {list(spec.reductions)}, got {brief(reduction)}")
         if not isinstance(return_grad, bool):
             raise V2Error(400, "parameter return_grad must be a boolean")
         not_scalar = sorted(set(parameters) & self.array_params)
@@ -176,7 +178,7 @@ class InferHandler:
         try:
             validated = self.params_model.model_validate(params).model_dump()
         except ValidationError as error:
-            details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+            details = "; ".join(f"{brief('.'.join(map(str, e['loc'])))}: {e['msg']}" for e in error.errors()[:5])
             raise V2Error(400, f"invalid parameters for model {spec.name!r}: {details}") from None
 
         available = ["loss", *(f"grad_{name}" for name in spec.differentiable)]
@@ -184,7 +186,7 @@ class InferHandler:
         if requested is not None:
             unknown_outputs = sorted({o.name for o in requested} - set(available))
             if unknown_outputs:
-                raise V2Error(400, f"unknown outputs {unknown_outputs}; model {spec.name!r} gives {available}")
+                raise V2Error(400, f"unknown outputs {brief(unknown_outputs)}; model {spec.name!r} gives {available}")
         wants_grad = return_grad or any(o.name != "loss" for o in requested or ())
 
         real_inputs = [t for name, t in request.inputs.items() if name not in self.array_params]
