@@ -42,22 +42,32 @@ class Dispatcher:
             return self._compute(spec, payload)
 
     def _compute(self, spec: LossSpec, payload: Any) -> dict[str, Any]:
+        """Consumes ``payload``: each array's nested lists are dropped as soon as it is a NumPy array.
+
+        (A million floats as Python objects take 32 MB; holding them through the computation
+        would add that to the peak memory of every large request.)
+        """
         name = spec.name
         try:
-            request = self.requests[name].model_validate(payload)
+            request: Any = self.requests[name].model_validate(payload)
         except ValidationError as error:
             raise from_validation_error(error, payload) from None
+        params, reduction = request.params.model_dump(), request.reduction
+        return_grad, dtype = request.return_grad, request.dtype
+        del request  # it references the payload's lists too
         try:
-            arrays = {item.name: to_array(payload[item.name], (item.name,)) for item in spec.inputs}
-            weight = payload.get("sample_weight")
+            arrays = {item.name: to_array(payload.pop(item.name), (item.name,)) for item in spec.inputs}
+            weight = payload.pop("sample_weight", None)
+            sample_weight = None if weight is None else to_array(weight, ("sample_weight",))
+            del weight
             result = self.run(
                 spec,
                 arrays,
-                request.params.model_dump(),  # type: ignore[attr-defined]
-                sample_weight=None if weight is None else to_array(weight, ("sample_weight",)),
-                reduction=request.reduction,  # type: ignore[attr-defined]
-                return_grad=request.return_grad,  # type: ignore[attr-defined]
-                dtype=request.dtype,  # type: ignore[attr-defined]
+                params,
+                sample_weight=sample_weight,
+                reduction=reduction,
+                return_grad=return_grad,
+                dtype=dtype,
             )
         except InvalidInput as error:
             raise from_invalid_input(error) from None
@@ -103,14 +113,14 @@ class Dispatcher:
             )
 
 
-def decode(body: bytes) -> Any:
+def decode(body: bytes | bytearray) -> Any:
     try:
         return decode_json(body)
     except MalformedJSON as error:
         raise ProblemError(400, "malformed-json", str(error)) from None
 
 
-async def respond(body: bytes, offload_bytes: int, answer: Callable[[Any], Any]) -> bytes:
+async def respond(body: bytearray, offload_bytes: int, answer: Callable[[Any], Any]) -> bytes:
     """Decode ``body``, ``answer`` it and encode the result; off the event loop when the body is large.
 
     A 1e6-element JSON body holds the CPU for a good fraction of a second (parse, compute,
@@ -118,9 +128,13 @@ async def respond(body: bytes, offload_bytes: int, answer: Callable[[Any], Any])
     meanwhile.
     """
 
-    def work() -> bytes:
-        return encode_json(answer(decode(body)))
+    size = len(body)
+    box = [body]  # the only reference once the caller lets go: freed as soon as it is parsed
+    del body
 
-    if len(body) >= offload_bytes:
+    def work() -> bytes:
+        return encode_json(answer(decode(box.pop())))
+
+    if size >= offload_bytes:
         return await run_in_threadpool(work)
     return work()

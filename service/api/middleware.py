@@ -54,6 +54,7 @@ def drain_on_signals(admission: Admission) -> Callable[[], None]:
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
 
     def handler(sig: int, frame: FrameType | None) -> None:
+        sig = signal.Signals(sig)
         admission.draining = True
         chained = previous[sig]
         if callable(chained):

@@ -57,12 +57,15 @@ def reduce(unreduced: Unreduced, weight: Array | None, reduction: Reduction) -> 
     else:  # pragma: no cover - callers validate the name
         raise ValueError(f"unknown reduction {reduction!r}")
 
-    cotangent = np.full(values.shape, scale, dtype=values.dtype)
+    # The cotangent is read, never written: a broadcast view costs no pass over memory when
+    # it is one number for every value (no sample weight, no mean_scale).
+    factor = np.asarray(scale, dtype=values.dtype)
     if weight is not None:
-        cotangent = cotangent * weight
+        factor = factor * weight
     if reduction == "mean" and unreduced.mean_scale is not None:
-        cotangent = cotangent * unreduced.mean_scale
+        factor = factor * unreduced.mean_scale
         weighted = weighted * unreduced.mean_scale
+    cotangent = np.broadcast_to(factor, values.shape)
     if reduction == "none":
         return weighted, cotangent
     return np.sum(weighted) * scale, cotangent

@@ -29,7 +29,7 @@ class MalformedJSON(ValueError):
 _NON_STANDARD_TOKENS = (b"NaN", b"Infinity")
 
 
-def decode_json(body: bytes) -> Any:
+def decode_json(body: bytes | bytearray) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:

@@ -67,7 +67,7 @@ class InferRequest:
     binary_output: bool = False  # parameters.binary_data_output
 
 
-def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
+def parse_infer_request(body: bytes | bytearray, header_length: str | None) -> InferRequest:
     """Split and decode an inference request; raise ``ProtocolError`` for anything malformed."""
     header, binary_start = _split(body, header_length)
     try:
@@ -109,7 +109,7 @@ def parse_infer_request(body: bytes, header_length: str | None) -> InferRequest:
     return InferRequest(request_id, parameters, inputs, outputs, binary_output)
 
 
-def _split(body: bytes, header_length: str | None) -> tuple[bytes, int]:
+def _split(body: bytes | bytearray, header_length: str | None) -> tuple[bytes | bytearray, int]:
     if header_length is None:
         return body, len(body)
     if not _BYTE_COUNT.fullmatch(header_length.strip()):
@@ -132,7 +132,7 @@ def _list(value: Any, what: str) -> list[Any]:
     return value
 
 
-def _input(raw: Any, position: int, body: bytes, offset: int) -> tuple[Tensor, int]:
+def _input(raw: Any, position: int, body: bytes | bytearray, offset: int) -> tuple[Tensor, int]:
     where = f"inputs[{position}]"
     raw = _object(raw, where)
     name, datatype, shape = raw.get("name"), raw.get("datatype"), raw.get("shape")

@@ -55,9 +55,10 @@ def _answer_item(dispatcher: Dispatcher, item: Any, index: int) -> dict[str, Any
 def add_routes(router: APIRouter, dispatcher: Dispatcher, settings: Settings) -> None:
     async def batch(request: Request) -> Response:
         require_json(request)
-        body = await read_body(request, settings.max_body_bytes, settings.request_timeout_seconds)
         content = await respond(
-            body, settings.offload_bytes, lambda payload: answer_batch(dispatcher, payload, settings.batch_max_items)
+            await read_body(request, settings.max_body_bytes, settings.request_timeout_seconds),
+            settings.offload_bytes,
+            lambda payload: answer_batch(dispatcher, payload, settings.batch_max_items),
         )
         return Response(content, media_type="application/json")
 

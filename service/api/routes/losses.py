@@ -33,8 +33,12 @@ def _compute_endpoint(
 ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         require_json(request)
-        body = await read_body(request, settings.max_body_bytes, settings.request_timeout_seconds)
-        content = await respond(body, settings.offload_bytes, lambda payload: dispatcher.compute(name, payload))
+        # No local name for the body: respond() holds the only reference and drops it once parsed.
+        content = await respond(
+            await read_body(request, settings.max_body_bytes, settings.request_timeout_seconds),
+            settings.offload_bytes,
+            lambda payload: dispatcher.compute(name, payload),
+        )
         return Response(content, media_type="application/json")
 
     return endpoint

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from ... import __version__
-from ...engine import InvalidInput, LossSpec
+from ...engine import DType, InvalidInput, LossSpec
 from ...settings import Settings
 from ...transport.kserve import ProtocolError, brief, encode_infer_response, parse_infer_request
 from ..body import read_body
@@ -140,11 +140,11 @@ class InferHandler:
         self.scalar_params = {p.name for p in spec.params} - self.array_params
         self.input_names = {i.name for i in spec.inputs}
 
-    def __call__(self, body: bytes, header_length: str | None) -> tuple[bytes, int | None]:
+    def __call__(self, body: bytes | bytearray, header_length: str | None) -> tuple[bytes, int | None]:
         with count_computation(self.spec.name):
             return self._answer(body, header_length)
 
-    def _answer(self, body: bytes, header_length: str | None) -> tuple[bytes, int | None]:
+    def _answer(self, body: bytes | bytearray, header_length: str | None) -> tuple[bytes, int | None]:
         try:
             request = parse_infer_request(body, header_length)
         except ProtocolError as error:
@@ -191,7 +191,7 @@ class InferHandler:
 
         real_inputs = [t for name, t in request.inputs.items() if name not in self.array_params]
         real_types = {t.datatype for t in real_inputs if t.datatype.startswith("FP")}
-        dtype = "float32" if real_types == {"FP32"} else "float64"
+        dtype: DType = "float32" if real_types == {"FP32"} else "float64"
         try:
             result = self.dispatcher.run(
                 spec,
@@ -244,7 +244,7 @@ def add_routes(router: APIRouter, dispatcher: Dispatcher, settings: Settings) ->
     async def ready(request: Request) -> Response:
         return Response(status_code=200 if is_ready(request) else 503)
 
-    error_responses = {
+    error_responses: dict[int | str, dict[str, Any]] = {
         400: {"model": ProtocolErrorBody, "description": "a malformed or invalid request"},
         404: {"model": ProtocolErrorBody, "description": "unknown model"},
     }
