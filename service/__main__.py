@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> None:
     except ValidationError as error:
         sys.exit(f"invalid option:\n{error}")
     metrics_dir = None
-    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # given: make sure it exists before workers write to it
+        os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+    elif settings.workers > 1:
         # Each worker writes its metrics here; GET /metrics (in any worker) adds them up.
         metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="loss-service-metrics-")
     # uvicorn re-raises the SIGTERM it drained on once it is done; with this handler in place

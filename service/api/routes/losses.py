@@ -44,6 +44,13 @@ def _compute_endpoint(
     return endpoint
 
 
+def _describe_endpoint(info: LossInfo) -> Callable[[], Awaitable[LossInfo]]:
+    async def describe() -> LossInfo:
+        return info
+
+    return describe
+
+
 def add_routes(router: APIRouter, dispatcher: Dispatcher, settings: Settings) -> None:
     infos = {name: loss_info(spec) for name, spec in dispatcher.catalog.items()}
 
@@ -62,6 +69,18 @@ def add_routes(router: APIRouter, dispatcher: Dispatcher, settings: Settings) ->
         if name not in infos:
             raise dispatcher.unknown_loss(name)
         return infos[name]
+
+    for name in dispatcher.catalog:
+        # The concrete path too, so that the document lists every method /losses/<loss> allows.
+        router.add_api_route(
+            f"/losses/{name}",
+            _describe_endpoint(infos[name]),
+            methods=["GET"],
+            tags=["losses"],
+            response_model=LossInfo,
+            operation_id=f"describe_{name}",
+            summary=f"Describe {name}: inputs, params, reductions, reference",
+        )
 
     for name, spec in dispatcher.catalog.items():
         request_schema, result_schema = dispatcher.requests[name], dispatcher.results[name]
@@ -88,6 +107,27 @@ def add_routes(router: APIRouter, dispatcher: Dispatcher, settings: Settings) ->
             },
         )
 
-    @router.post("/losses/{name}", include_in_schema=False)
-    async def compute_unknown(name: str) -> Response:
-        raise dispatcher.unknown_loss(name)
+    @router.post(
+        "/losses/{name}",
+        tags=["losses"],
+        summary="Any other name: 404, listing the losses",
+        description=(
+            "Every loss has its own operation above; a name that is not a loss answers 404. (A loss's own "
+            "name reaches that loss's operation, with its answers, among them 400, 413, 415 and 422.)"
+        ),
+        responses=problem_responses(400, 404, 413, 415, 422),
+        status_code=404,
+        response_class=Response,
+        openapi_extra={  # the names that are losses have operations of their own
+            "parameters": [
+                {
+                    "name": "name",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "not": {"enum": list(dispatcher.catalog)}},
+                }
+            ]
+        },
+    )
+    async def compute_unknown(request: Request) -> Response:  # the path parameter is declared just above
+        raise dispatcher.unknown_loss(request.path_params["name"])
