@@ -35,13 +35,14 @@ def sigmoid(x: Array) -> Array:
 
 @dataclass(frozen=True)
 class Logistic:
-    """``softplus(±x)`` and ``sigmoid(±x)`` from one ``exp`` and one ``log1p``.
+    """``softplus(±x)`` and ``sigmoid(±x)`` with one ``log1p`` and no branches.
 
-    With ``e = exp(-|x|)`` (never overflows) and ``L = log1p(e)``: ``softplus(x) = max(x, 0) + L``,
-    ``softplus(-x) = max(-x, 0) + L`` (``max(x, 0) - x`` is exact, so no large terms cancel), and
-    ``sigmoid(±x)`` is ``1 / (1 + e)`` on its own side of 0 and ``e / (1 + e)`` on the other: each
-    keeps its full relative precision, even where it is tiny. Four transcendental passes become
-    two, which is most of the cost of a logit loss.
+    With ``e = exp(-|x|)`` (never overflows) and ``L = log1p(e)``: ``softplus(x) = max(x, 0) + L``
+    and ``softplus(-x) = max(-x, 0) + L`` (``max(x, 0) - x`` is exact, so no large terms cancel).
+    ``sigmoid(±x) = 1 / (1 + exp(∓x))`` keeps its full relative precision on both sides: where
+    the exponential overflows the quotient is the exact limit 0 (callers run under
+    ``np.errstate(over="ignore")``). Exponentials are cheap vectorised passes; ``log1p`` and
+    ``np.where`` are not, so this form has one of the first and none of the second.
     """
 
     softplus: Array  # softplus(x) = -log sigmoid(-x)
@@ -51,17 +52,13 @@ class Logistic:
 
 
 def logistic(x: Array) -> Logistic:
-    e = np.exp(-np.abs(x))
-    log1p_e = np.log1p(e)
+    log1p_e = np.log1p(np.exp(-np.abs(x)))
     positive_part = np.maximum(x, 0)
-    big = 1 / (1 + e)  # sigmoid(|x|)
-    small = e * big  # sigmoid(-|x|)
-    positive = x >= 0
     return Logistic(
         softplus=positive_part + log1p_e,
         softplus_neg=(positive_part - x) + log1p_e,
-        sigmoid=np.where(positive, big, small),
-        sigmoid_neg=np.where(positive, small, big),
+        sigmoid=1 / (1 + np.exp(-x)),
+        sigmoid_neg=1 / (1 + np.exp(x)),
     )
 
 
