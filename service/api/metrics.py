@@ -7,10 +7,12 @@ aggregates them. Labels are route templates and loss names, never raw paths.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -37,6 +39,18 @@ ELEMENTS = Histogram(
     "Array elements per computation (all inputs together)",
     buckets=tuple(10.0**k for k in range(1, 9)),
 )
+
+
+@functools.cache
+def _request_series(handler: str, method: str, status: int) -> tuple[Any, Any]:
+    """The labelled children, looked up once per (route, method, status) instead of per request."""
+    return HTTP_REQUESTS.labels(handler, method, str(status)), HTTP_DURATION.labels(handler, method)
+
+
+def count_request(handler: str, method: str, status: int, seconds: float) -> None:
+    requests, duration = _request_series(handler, method, status)
+    requests.inc()
+    duration.observe(seconds)
 
 
 @contextmanager

@@ -8,10 +8,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 import signal
 import threading
 import time
-import uuid
 import zlib
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +21,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Match
 
 from ..settings import Settings
-from .metrics import HTTP_DURATION, HTTP_REQUESTS
+from .metrics import count_request
 from .problems import ProblemError
 
 Scope = MutableMapping[str, Any]
@@ -89,9 +89,15 @@ class ServiceMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        incoming = headers.get("x-request-id", "")
-        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        # Only the two headers this layer reads; no dict of them all on every request.
+        incoming, encoding = "", "identity"
+        for key, value in scope["headers"]:
+            lowered = key.lower()
+            if lowered == b"x-request-id":
+                incoming = value.decode("latin-1")
+            elif lowered == b"content-encoding":
+                encoding = value.decode("latin-1").strip().lower()
+        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(16)
         scope.setdefault("state", {})["request_id"] = request_id
         start = time.perf_counter()
         outcome = {"status": 500, "bytes": 0, "recorded": False}
@@ -111,7 +117,7 @@ class ServiceMiddleware:
             if scope["method"] == "POST":
                 self._admit()
                 admitted = True
-                receive = await self._decoded(scope, headers, receive)
+                receive = await self._decoded(scope, encoding, receive)
             await self.app(scope, receive, send_with_id)
         except ProblemError as problem:  # refused here, before routing: label it with its route anyway
             problem.instance = request_id
@@ -144,9 +150,8 @@ class ServiceMiddleware:
             )
         self.admission.in_flight += 1
 
-    async def _decoded(self, scope: Scope, headers: dict[str, str], receive: Receive) -> Receive:
+    async def _decoded(self, scope: Scope, encoding: str, receive: Receive) -> Receive:
         """For ``Content-Encoding: gzip``, the decompressed body, capped at the body limit (413)."""
-        encoding = headers.get("content-encoding", "identity").strip().lower()
         if encoding == "identity":
             return receive
         if encoding != "gzip":
@@ -204,8 +209,7 @@ class ServiceMiddleware:
         route = scope.get("route")
         handler = getattr(route, "path", None) or "unmatched"
         method = scope["method"]
-        HTTP_REQUESTS.labels(handler, method, str(outcome["status"])).inc()
-        HTTP_DURATION.labels(handler, method).observe(seconds)
+        count_request(handler, method, outcome["status"], seconds)
         if self.settings.access_log:
             client = scope.get("client")
             line = {
