@@ -142,6 +142,28 @@ class Case:
         return self.make(rng, shape)
 
 
+def redraw_until(draw: Callable[[], Inputs], ok: Callable[[Inputs], np.ndarray], tries: int = 10_000) -> Inputs:
+    """Draw inputs, then redraw the samples where ``ok`` is false (e.g. too close to a kink).
+
+    ``ok`` returns a mask over the leading axes of every input; those entries are replaced from
+    a fresh draw until all hold.
+    """
+    inputs = draw()
+    for _ in range(tries):
+        bad = ~ok(inputs)
+        if not bad.any():
+            return inputs
+        fresh = draw()
+        for name in inputs:
+            inputs[name][bad] = fresh[name][bad]
+    raise AssertionError("could not draw inputs away from the kinks")  # pragma: no cover
+
+
+def torch_reduce(torch: Any, values: Any, reduction: str) -> Any:
+    """PyTorch's none/sum/mean, for references written as an expression of unreduced values."""
+    return {"none": lambda v: v, "sum": torch.sum, "mean": torch.mean}[reduction](values)
+
+
 #: The losses whose ``mean`` is PyTorch's weighted mean (API.md §2): divided by the class weights
 #: of the targets not ignored, when ``class_weight`` or ``ignore_index`` is set.
 WEIGHTED_MEAN_LOSSES = frozenset({"sparse_categorical_crossentropy", "nll"})

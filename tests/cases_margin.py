@@ -16,13 +16,11 @@ under ``swap``, the two negative distances at least 0.05 apart.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .casekit import Case, Inputs, Maker, binary_hinge, margin_away_from_kink, signed_hinge
-from .cases_seed import _reduce
+from .casekit import Case, Inputs, Maker, binary_hinge, margin_away_from_kink, redraw_until, signed_hinge, torch_reduce
 
 T = dict[str, Any]
 
@@ -32,26 +30,13 @@ def _rows(shape: tuple[int, ...]) -> tuple[int, int]:
     return shape[0], int(np.prod(shape[1:], dtype=np.int64)) if len(shape) > 1 else 1
 
 
-def _resample_rows(draw: Callable[[], Inputs], ok: Callable[[Inputs], np.ndarray], tries: int = 10_000) -> Inputs:
-    """Draw inputs, then redraw the rows (first axis) where ``ok`` is false."""
-    inputs = draw()
-    for _ in range(tries):
-        bad = ~ok(inputs)
-        if not bad.any():
-            return inputs
-        fresh = draw()
-        for name in inputs:
-            inputs[name][bad] = fresh[name][bad]
-    raise AssertionError("could not draw inputs away from the kinks")  # pragma: no cover
-
-
 # squared_hinge (Keras; its formula in torch)
 
 
 def torch_squared_hinge(torch: Any, t: T, p: T, reduction: str) -> Any:
     y = t["y_true"]
     y = 2 * y - 1 if bool(((y == 0) | (y == 1)).all()) else y
-    return _reduce(torch, torch.clamp_min(1 - y * t["y_pred"], 0) ** 2, reduction)
+    return torch_reduce(torch, torch.clamp_min(1 - y * t["y_pred"], 0) ** 2, reduction)
 
 
 # soft_margin
@@ -151,7 +136,7 @@ def cosine_pairs(margin: float) -> Maker:
             cos = np.sum(x1 * x2, -1) / np.sqrt(np.sum(x1 * x1, -1) * np.sum(x2 * x2, -1))
             return (inputs["y_true"] == 1) | (np.abs(cos - margin) >= 0.05)
 
-        return _resample_rows(draw, ok)
+        return redraw_until(draw, ok)
 
     return make
 
@@ -234,7 +219,7 @@ def triplets(margin: float = 1.0, p: float = 2.0, eps: float = 1e-6, swap: bool 
                 good &= np.min(np.abs(x - y + eps), axis=-1) >= 0.01
             return good
 
-        return _resample_rows(draw, ok)
+        return redraw_until(draw, ok)
 
     return make
 

@@ -13,13 +13,12 @@ weighted mean (``casekit.WEIGHTED_MEAN_LOSSES``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .casekit import Case, Inputs, Maker, distribution, probabilities, soft_targets
-from .cases_seed import _classes_second, _reduce
+from .casekit import Case, Inputs, Maker, distribution, probabilities, redraw_until, soft_targets, torch_reduce
+from .cases_seed import _classes_second
 
 T = dict[str, Any]
 
@@ -27,21 +26,6 @@ T = dict[str, Any]
 def _weight(torch: Any, p: T) -> Any:
     weight = p.get("class_weight")
     return None if weight is None else torch.as_tensor(weight, dtype=torch.float64)
-
-
-def _resample(
-    rng: np.random.Generator, draw: Callable[[], Inputs], ok: Callable[[Inputs], np.ndarray], tries: int = 1000
-) -> Inputs:
-    """Draw inputs, then redraw the samples (all but the last axis) where ``ok`` fails."""
-    inputs = draw()
-    for _ in range(tries):
-        bad = ~ok(inputs)
-        if not bad.any():
-            return inputs
-        fresh = draw()
-        for name in inputs:
-            inputs[name][bad] = fresh[name][bad]
-    raise AssertionError("could not draw inputs away from the kinks")  # pragma: no cover
 
 
 # nll
@@ -81,11 +65,11 @@ def hinge_one_hot(rng: np.random.Generator, shape: tuple[int, ...]) -> Inputs:
             "y_pred": rng.normal(0, 1.5, shape),
         }
 
-    return _resample(rng, draw, _hinge_ok)
+    return redraw_until(draw, _hinge_ok)
 
 
 def hinge_soft(rng: np.random.Generator, shape: tuple[int, ...]) -> Inputs:
-    return _resample(rng, lambda: {"y_true": distribution(rng, shape), "y_pred": rng.normal(0, 1.5, shape)}, _hinge_ok)
+    return redraw_until(lambda: {"y_true": distribution(rng, shape), "y_pred": rng.normal(0, 1.5, shape)}, _hinge_ok)
 
 
 def torch_categorical_hinge(torch: Any, t: T, p: T, reduction: str) -> Any:
@@ -93,7 +77,7 @@ def torch_categorical_hinge(torch: Any, t: T, p: T, reduction: str) -> Any:
     y, f = t["y_true"], t["y_pred"]
     neg = torch.amax((1 - y) * f, dim=-1)
     pos = torch.sum(y * f, dim=-1)
-    return _reduce(torch, torch.clamp_min(neg - pos + 1, 0), reduction)
+    return torch_reduce(torch, torch.clamp_min(neg - pos + 1, 0), reduction)
 
 
 # multi_margin
@@ -147,7 +131,9 @@ def torch_poly1(torch: Any, t: T, p: T, reduction: str) -> Any:
     """optax's formula: cross-entropy with probability targets + epsilon sum(y (1 - softmax))."""
     y, x = t["y_true"], t["y_pred"]
     ce = -torch.sum(y * torch.log_softmax(x, dim=-1), dim=-1)
-    return _reduce(torch, ce + p.get("epsilon", 2.0) * torch.sum(y * (1 - torch.softmax(x, dim=-1)), dim=-1), reduction)
+    return torch_reduce(
+        torch, ce + p.get("epsilon", 2.0) * torch.sum(y * (1 - torch.softmax(x, dim=-1)), dim=-1), reduction
+    )
 
 
 # generalized_crossentropy
@@ -162,7 +148,7 @@ def torch_generalized_ce(torch: Any, t: T, p: T, reduction: str) -> Any:
     """Keras's formula: ``(1 - p_t^q) / q`` with ``p_t`` gathered at the target."""
     q = p.get("q", 0.5)
     p_t = torch.gather(t["y_pred"], -1, t["y_true"].long().unsqueeze(-1)).squeeze(-1)
-    return _reduce(torch, (1 - p_t**q) / q, reduction)
+    return torch_reduce(torch, (1 - p_t**q) / q, reduction)
 
 
 # dice, tversky
@@ -185,7 +171,7 @@ def torch_dice(torch: Any, t: T, p: T, reduction: str) -> Any:
     y, x = t["y_true"], t["y_pred"]
     s = lambda v: _example_sum(torch, v)  # noqa: E731
     dice = 2.0 * s(y * x) / (s(y) + s(x) + p.get("eps", 1e-7))
-    return _reduce(torch, 1 - dice, reduction)
+    return torch_reduce(torch, 1 - dice, reduction)
 
 
 def torch_tversky(torch: Any, t: T, p: T, reduction: str) -> Any:
@@ -195,7 +181,7 @@ def torch_tversky(torch: Any, t: T, p: T, reduction: str) -> Any:
     denominator = (
         intersection + s((1 - x) * y) * p.get("alpha", 0.5) + s(x * (1 - y)) * p.get("beta", 0.5) + p.get("eps", 1e-7)
     )
-    return _reduce(torch, 1 - intersection / denominator, reduction)
+    return torch_reduce(torch, 1 - intersection / denominator, reduction)
 
 
 CASES: list[Case] = [

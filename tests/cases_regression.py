@@ -11,13 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from .casekit import Case, Inputs, Maker, regression
+from .casekit import Case, Inputs, Maker, regression, torch_reduce
 
 T = dict[str, Any]
-
-
-def _reduce(torch: Any, values: Any, reduction: str) -> Any:
-    return {"none": lambda v: v, "sum": torch.sum, "mean": torch.mean}[reduction](values)
 
 
 def _signed(rng: np.random.Generator, low: float, high: float, shape: tuple[int, ...]) -> np.ndarray:
@@ -125,7 +121,7 @@ def torch_pinball(torch: Any, t: T, p: T, reduction: str) -> Any:
     """sklearn's pinball loss written with ``clamp_min``, which fixes the gradient at the kink."""
     q = p.get("quantile", 0.5)
     diff = t["y_true"] - t["y_pred"]
-    return _reduce(torch, q * torch.clamp_min(diff, 0) + (1 - q) * torch.clamp_min(-diff, 0), reduction)
+    return torch_reduce(torch, q * torch.clamp_min(diff, 0) + (1 - q) * torch.clamp_min(-diff, 0), reduction)
 
 
 CASES: list[Case] = [

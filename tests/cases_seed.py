@@ -21,14 +21,11 @@ from .casekit import (
     regression,
     signed_hinge,
     signed_perceptron,
+    torch_reduce,
     vectors,
 )
 
 T = dict[str, Any]
-
-
-def _reduce(torch: Any, values: Any, reduction: str) -> Any:
-    return {"none": lambda v: v, "sum": torch.sum, "mean": torch.mean}[reduction](values)
 
 
 def _classes_second(x: Any) -> Any:
@@ -110,14 +107,14 @@ def torch_kl_div(torch: Any, t: T, p: T, reduction: str) -> Any:
 
 def torch_perceptron(torch: Any, t: T, p: T, reduction: str) -> Any:
     """optax's ``max(0, -y f)`` written with ``clamp_min``, which fixes the gradient at the kink."""
-    return _reduce(torch, torch.clamp_min(-t["y_true"] * t["y_pred"], 0), reduction)
+    return torch_reduce(torch, torch.clamp_min(-t["y_true"] * t["y_pred"], 0), reduction)
 
 
 def torch_hinge(torch: Any, t: T, p: T, reduction: str) -> Any:
     """Keras's hinge written with ``clamp_min`` (labels already ±1 or all 0/1)."""
     y = t["y_true"]
     y = 2 * y - 1 if bool(((y == 0) | (y == 1)).all()) else y
-    return _reduce(torch, torch.clamp_min(1 - y * t["y_pred"], 0), reduction)
+    return torch_reduce(torch, torch.clamp_min(1 - y * t["y_pred"], 0), reduction)
 
 
 KL_REDUCTIONS = ("none", "mean", "sum", "batchmean")
