@@ -29,6 +29,15 @@ def _require_equal(name: str, shape: Shape, other: str, expected: Shape, what: s
         )
 
 
+def _one_shape(names: tuple[str, ...], shapes: Mapping[str, Shape], min_rank: int) -> Shape:
+    """The shape all ``names`` share (the last one's, of rank >= ``min_rank``), or ``InvalidInput``."""
+    reference = names[-1]
+    _require_rank(reference, shapes[reference], min_rank)
+    for name in names[:-1]:
+        _require_equal(name, shapes[name], reference, shapes[reference], f"{reference}'s shape")
+    return shapes[reference]
+
+
 @dataclass(frozen=True)
 class Elementwise:
     """All named inputs share one shape ``(N, ...)``; the loss has that shape too."""
@@ -37,11 +46,7 @@ class Elementwise:
     description: str = "elementwise: the inputs' shape (N, ...)"
 
     def unreduced_shape(self, shapes: Mapping[str, Shape]) -> Shape:
-        reference = self.names[-1]
-        _require_rank(reference, shapes[reference], 1)
-        for name in self.names[:-1]:
-            _require_equal(name, shapes[name], reference, shapes[reference], f"{reference}'s shape")
-        return shapes[reference]
+        return _one_shape(self.names, shapes, min_rank=1)
 
 
 @dataclass(frozen=True)
@@ -52,11 +57,7 @@ class PerSample:
     description: str = "per-sample: the inputs' shape without the last axis, (N, ...)"
 
     def unreduced_shape(self, shapes: Mapping[str, Shape]) -> Shape:
-        reference = self.names[-1]
-        _require_rank(reference, shapes[reference], 2)
-        for name in self.names[:-1]:
-            _require_equal(name, shapes[name], reference, shapes[reference], f"{reference}'s shape")
-        return shapes[reference][:-1]
+        return _one_shape(self.names, shapes, min_rank=2)[:-1]
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,7 @@ class PerExample:
     description: str = "per-example: (N,), every non-batch axis reduced"
 
     def unreduced_shape(self, shapes: Mapping[str, Shape]) -> Shape:
-        reference = self.names[-1]
-        _require_rank(reference, shapes[reference], 2)
-        for name in self.names[:-1]:
-            _require_equal(name, shapes[name], reference, shapes[reference], f"{reference}'s shape")
-        return shapes[reference][:1]
+        return _one_shape(self.names, shapes, min_rank=2)[:1]
 
 
 @dataclass(frozen=True)
