@@ -74,10 +74,6 @@ def drain_on_signals(admission: Admission) -> Callable[[], None]:
     return restore
 
 
-def request_id_of(scope: Scope) -> str | None:
-    return scope.get("state", {}).get("request_id")
-
-
 class ServiceMiddleware:
     def __init__(self, app: ASGIApp, settings: Settings, admission: Admission, routes: Sequence[BaseRoute]) -> None:
         self.app = app

@@ -18,11 +18,6 @@ def softplus(x: Array) -> Array:
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
 
 
-def log_sigmoid(x: Array) -> Array:
-    """``log(sigmoid(x)) = -softplus(-x)``, finite for every finite ``x``."""
-    return -softplus(-x)
-
-
 def sigmoid(x: Array) -> Array:
     """``1 / (1 + exp(-x))``, branch-free.
 
@@ -66,10 +61,6 @@ def log_softmax(x: Array, axis: int = -1) -> Array:
     """``x - logsumexp(x)`` with the maximum subtracted first, so exp never overflows."""
     shifted = x - np.max(x, axis=axis, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
-
-
-def softmax_from_log(log_probs: Array) -> Array:
-    return np.exp(log_probs)
 
 
 def xlogy(x: Array, y: Array) -> Array:
