@@ -12,6 +12,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from . import __version__
 from .api.dispatch import Dispatcher
+from .api.fast_path import DirectRoute, FastPath
 from .api.middleware import Admission, ServiceMiddleware, drain_on_signals
 from .api.openapi import build_openapi
 from .api.problems import install_problem_handlers
@@ -52,6 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.ready = False
     app.state.admission = admission = Admission()
     install_problem_handlers(app)
+    # Innermost of the middleware (added first): the hot operations' endpoints, filled in below.
+    direct_routes: dict[tuple[str, str], DirectRoute] = {}
+    app.add_middleware(FastPath, table=direct_routes, error_handlers=app.exception_handlers)
     if settings.gzip_level:  # inside ServiceMiddleware, which counts the bytes actually sent
         app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=settings.gzip_level)
     app.add_middleware(ServiceMiddleware, settings=settings, admission=admission, routes=app.router.routes)
@@ -59,9 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # header can list every method a path offers.
     dispatcher = Dispatcher(CATALOG, settings.max_elements)
     health.add_routes(app.router)
-    losses.add_routes(app.router, dispatcher, settings)
+    direct_routes.update(losses.add_routes(app.router, dispatcher, settings))
     batch.add_routes(app.router, dispatcher, settings)
-    v2.add_routes(app.router, dispatcher, settings)
+    direct_routes.update(v2.add_routes(app.router, dispatcher, settings))
     app.add_exception_handler(v2.V2Error, lambda request, error: error.response())  # type: ignore[arg-type, return-value]
     models = [
         *dispatcher.requests.values(),

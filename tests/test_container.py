@@ -47,17 +47,11 @@ CMD_TIMEOUT_S = 60
 
 def _which(name: str) -> str | None:
     """shutil.which, also looking in the sbin directories (runc lives in /usr/sbin)."""
-    path = (
-        os.environ.get("PATH", os.defpath)
-        + os.pathsep
-        + "/usr/local/sbin:/usr/sbin:/sbin"
-    )
+    path = os.environ.get("PATH", os.defpath) + os.pathsep + "/usr/local/sbin:/usr/sbin:/sbin"
     return shutil.which(name, path=path)
 
 
-def _run(
-    args: list[str], *, timeout: float = CMD_TIMEOUT_S, check: bool = False
-) -> subprocess.CompletedProcess[str]:
+def _run(args: list[str], *, timeout: float = CMD_TIMEOUT_S, check: bool = False) -> subprocess.CompletedProcess[str]:
     try:
         proc = subprocess.run(
             args,
@@ -68,10 +62,7 @@ def _run(
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(
-            f"timed out after {timeout:.0f} s: {' '.join(args)}\n"
-            f"{_tail(exc.stdout)}\n{_tail(exc.stderr)}"
-        )
+        pytest.fail(f"timed out after {timeout:.0f} s: {' '.join(args)}\n{_tail(exc.stdout)}\n{_tail(exc.stderr)}")
     if check and proc.returncode != 0:
         pytest.fail(
             f"command failed (exit {proc.returncode}): {' '.join(args)}\n"
@@ -109,17 +100,11 @@ def podman_ready() -> None:
     def base_image_present() -> bool:
         return _podman("image", "exists", BASE_IMAGE).returncode == 0
 
-    needs_setup = not base_image_present() or (
-        not CONF_DROPIN.exists() and "CONTAINERS_CONF" not in os.environ
-    )
+    needs_setup = not base_image_present() or (not CONF_DROPIN.exists() and "CONTAINERS_CONF" not in os.environ)
     if needs_setup:
         # The script would apt-get install mmdebstrap if it were missing: a test
         # must not do that, so it runs only when everything is installed.
-        if (
-            os.geteuid() != 0
-            or _which("mmdebstrap") is None
-            or not SETUP_SCRIPT.exists()
-        ):
+        if os.geteuid() != 0 or _which("mmdebstrap") is None or not SETUP_SCRIPT.exists():
             _skip(
                 f"base image {BASE_IMAGE} or podman config {CONF_DROPIN} missing "
                 f"and cannot be made here (needs root and mmdebstrap); {HOW_TO_SETUP}"
@@ -182,10 +167,7 @@ class Container:
         proc = _podman("port", self.name, str(CONTAINER_PORT))
         line = proc.stdout.strip().splitlines()[0] if proc.stdout.strip() else ""
         if proc.returncode != 0 or ":" not in line:
-            self.fail(
-                f"`podman port {self.name} {CONTAINER_PORT}` gave {line!r}: "
-                f"{proc.stderr}"
-            )
+            self.fail(f"`podman port {self.name} {CONTAINER_PORT}` gave {line!r}: {proc.stderr}")
         host, port = line.rsplit(":", 1)
         return host, int(port)
 
@@ -232,13 +214,9 @@ def test_container_serves_mse(container: Container) -> None:
                 except httpx.HTTPError as exc:
                     last_error = repr(exc)
                 if not container.running():
-                    container.fail(
-                        f"container exited before /livez answered ({last_error})"
-                    )
+                    container.fail(f"container exited before /livez answered ({last_error})")
                 if time.monotonic() > deadline:
-                    container.fail(
-                        f"/livez not ready after {LIVEZ_TIMEOUT_S} s ({last_error})"
-                    )
+                    container.fail(f"/livez not ready after {LIVEZ_TIMEOUT_S} s ({last_error})")
                 time.sleep(0.5)
             assert resp.json() == {"status": "ok"}
 
@@ -257,9 +235,7 @@ def test_container_serves_mse(container: Container) -> None:
             assert body["reduction"] == "mean"
             assert body["dtype"] == "float64"
             assert body["loss"] == pytest.approx(0.0625, rel=1e-12)
-            np.testing.assert_allclose(
-                body["grad"]["y_pred"], [[0.25, 0.0], [0.0, 0.0]], rtol=1e-12, atol=0
-            )
+            np.testing.assert_allclose(body["grad"]["y_pred"], [[0.25, 0.0], [0.0, 0.0]], rtol=1e-12, atol=0)
 
             rng = np.random.default_rng(20240611)
             y_true = rng.normal(size=(3, 5))
@@ -275,9 +251,7 @@ def test_container_serves_mse(container: Container) -> None:
             assert resp.status_code == 200, resp.text
             body = resp.json()
             diff = y_pred - y_true
-            np.testing.assert_allclose(
-                body["loss"], np.mean(diff**2), rtol=1e-12, atol=0
-            )
+            np.testing.assert_allclose(body["loss"], np.mean(diff**2), rtol=1e-12, atol=0)
             grad = np.asarray(body["grad"]["y_pred"], dtype=np.float64)
             assert grad.shape == y_pred.shape
             np.testing.assert_allclose(grad, 2.0 * diff / diff.size, rtol=1e-12, atol=0)
@@ -287,17 +261,13 @@ def test_container_serves_mse(container: Container) -> None:
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip() == str(EXPECTED_UID)
         proc = _podman("exec", container.name, "cat", "/proc/1/status")
-        uid_line = next(
-            line for line in proc.stdout.splitlines() if line.startswith("Uid:")
-        )
+        uid_line = next(line for line in proc.stdout.splitlines() if line.startswith("Uid:"))
         assert uid_line.split()[1:] == [str(EXPECTED_UID)] * 4, uid_line
 
         # 4. the image's HEALTHCHECK works (run by hand: no systemd timers here)
         proc = _podman("healthcheck", "run", container.name, timeout=30)
         assert proc.returncode == 0, f"healthcheck failed: {proc.stdout}{proc.stderr}"
-        status = _podman(
-            "inspect", "--format", "{{.State.Health.Status}}", container.name
-        )
+        status = _podman("inspect", "--format", "{{.State.Health.Status}}", container.name)
         assert status.stdout.strip() == "healthy", status.stdout + status.stderr
     except BaseException:
         print(container.diagnostics())

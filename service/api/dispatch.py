@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from ..engine import DType, InvalidInput, LossSpec, Reduction, Result, compute
-from ..transport import MalformedJSON, as_output, decode_json, encode_json, to_array
+from ..transport import MalformedJSON, as_output, decode_json, decode_with_arrays, encode_json, to_array
 from .metrics import count_computation, time_engine
 from .problems import ProblemError, from_invalid_input, from_validation_error
 from .schemas import request_model, response_model
@@ -29,6 +29,15 @@ class Dispatcher:
         self.max_elements = max_elements
         self.requests: dict[str, type[BaseModel]] = {name: request_model(spec) for name, spec in catalog.items()}
         self.results: dict[str, type[BaseModel]] = {name: response_model(spec) for name, spec in catalog.items()}
+        self.array_fields: dict[str, frozenset[str]] = {
+            name: frozenset([*(item.name for item in spec.inputs), "sample_weight"]) for name, spec in catalog.items()
+        }
+
+    def decode(self, name: str, body: bytes | bytearray) -> Any:
+        """The body of ``POST /losses/{name}``, its arrays parsed straight into NumPy when they can be."""
+        fields = self.array_fields.get(name)
+        document = None if fields is None else decode_with_arrays(body, fields)
+        return decode(body) if document is None else document
 
     def unknown_loss(self, name: str) -> ProblemError:
         return ProblemError(404, "unknown-loss", f"no loss named {name!r}; the losses are: {', '.join(self.catalog)}")
@@ -120,8 +129,13 @@ def decode(body: bytes | bytearray) -> Any:
         raise ProblemError(400, "malformed-json", str(error)) from None
 
 
-async def respond(body: bytearray, offload_bytes: int, answer: Callable[[Any], Any]) -> bytes:
-    """Decode ``body``, ``answer`` it and encode the result; off the event loop when the body is large.
+async def respond(
+    body: bytearray,
+    offload_bytes: int,
+    answer: Callable[[Any], Any],
+    decoder: Callable[[bytearray], Any] = decode,
+) -> bytes:
+    """Decode ``body`` (with ``decoder``), ``answer`` it and encode the result; off the event loop when it is large.
 
     A 1e6-element JSON body holds the CPU for a good fraction of a second (parse, compute,
     serialise); in a worker thread the loop keeps accepting and answering small requests
@@ -133,7 +147,7 @@ async def respond(body: bytearray, offload_bytes: int, answer: Callable[[Any], A
     del body
 
     def work() -> bytes:
-        return encode_json(answer(decode(box.pop())))
+        return encode_json(answer(decoder(box.pop())))
 
     if size >= offload_bytes:
         return await run_in_threadpool(work)

@@ -51,8 +51,11 @@ def to_array(value: Any, location: Location) -> np.ndarray:
     the flat list handed to ``np.array``: no Python loop per element, and none of NumPy's
     slower nested-sequence discovery. Anything off sends the value to a walk that finds the
     first offending element and raises ``InvalidInput`` located there. Integers beyond the
-    int64 range make the array float64 (JSON has one kind of number).
+    int64 range make the array float64 (JSON has one kind of number). An array that
+    ``decode_with_arrays`` already made is passed through.
     """
+    if isinstance(value, np.ndarray):
+        return value
     if not isinstance(value, list):
         raise InvalidInput(
             "an array was expected",

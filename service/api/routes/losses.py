@@ -11,6 +11,7 @@ from starlette.responses import Response
 from ...settings import Settings
 from ..body import read_body, require_json
 from ..dispatch import Dispatcher, respond
+from ..fast_path import DirectRoute
 from ..problems import PROBLEM_JSON
 from ..schemas import COMPONENTS, Catalog, LossInfo, loss_info
 
@@ -38,6 +39,7 @@ def _compute_endpoint(
             await read_body(request, settings.max_body_bytes, settings.request_timeout_seconds),
             settings.offload_bytes,
             lambda payload: dispatcher.compute(name, payload),
+            lambda body: dispatcher.decode(name, body),
         )
         return Response(content, media_type="application/json")
 
@@ -51,7 +53,9 @@ def _describe_endpoint(info: LossInfo) -> Callable[[], Awaitable[LossInfo]]:
     return describe
 
 
-def add_routes(router: APIRouter, dispatcher: Dispatcher, settings: Settings) -> None:
+def add_routes(router: APIRouter, dispatcher: Dispatcher, settings: Settings) -> dict[tuple[str, str], DirectRoute]:
+    """The /losses routes; returns the compute operations, for the fast path (``fast_path.py``)."""
+    direct: dict[tuple[str, str], DirectRoute] = {}
     infos = {name: loss_info(spec) for name, spec in dispatcher.catalog.items()}
 
     @router.get("/losses", tags=["losses"], response_model=Catalog, summary="The catalog of losses")
@@ -84,9 +88,10 @@ def add_routes(router: APIRouter, dispatcher: Dispatcher, settings: Settings) ->
 
     for name, spec in dispatcher.catalog.items():
         request_schema, result_schema = dispatcher.requests[name], dispatcher.results[name]
+        endpoint = _compute_endpoint(name, dispatcher, settings)
         router.add_api_route(
             f"/losses/{name}",
-            _compute_endpoint(name, dispatcher, settings),
+            endpoint,
             methods=["POST"],
             tags=["losses"],
             operation_id=f"compute_{name}",
@@ -106,6 +111,7 @@ def add_routes(router: APIRouter, dispatcher: Dispatcher, settings: Settings) ->
                 **problem_responses(400, 413, 415, 422),
             },
         )
+        direct["POST", f"/losses/{name}"] = DirectRoute(router.routes[-1], endpoint)
 
     @router.post(
         "/losses/{name}",
@@ -131,3 +137,5 @@ def add_routes(router: APIRouter, dispatcher: Dispatcher, settings: Settings) ->
     )
     async def compute_unknown(request: Request) -> Response:  # the path parameter is declared just above
         raise dispatcher.unknown_loss(request.path_params["name"])
+
+    return direct

@@ -10,6 +10,7 @@ for an unknown model.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from ...settings import Settings
 from ...transport.kserve import ProtocolError, brief, encode_infer_response, parse_infer_request
 from ..body import read_body
 from ..dispatch import Dispatcher
+from ..fast_path import DirectRoute
 from ..metrics import count_computation
 from ..problems import ProblemError, json_pointer
 from .health import is_ready
@@ -218,8 +220,10 @@ class InferHandler:
         return encode_infer_response(spec.name, request.id, [(name, values[name], binary) for name, binary in chosen])
 
 
-def add_routes(router: APIRouter, dispatcher: Dispatcher, settings: Settings) -> None:
+def add_routes(router: APIRouter, dispatcher: Dispatcher, settings: Settings) -> dict[tuple[str, str], DirectRoute]:
+    """The /v2 routes; returns each model's infer operation by concrete path, for the fast path."""
     catalog = dispatcher.catalog
+    direct: dict[tuple[str, str], DirectRoute] = {}
     handlers = {
         name: InferHandler(spec, dispatcher.requests[name].model_fields["params"].annotation, dispatcher)  # type: ignore[arg-type]
         for name, spec in catalog.items()
@@ -309,3 +313,10 @@ def add_routes(router: APIRouter, dispatcher: Dispatcher, settings: Settings) ->
                 media_type="application/octet-stream",
                 headers={"Inference-Header-Content-Length": str(json_length)},
             )
+
+        version = "" if path.endswith("{name}") else "/versions/1"
+        for name in catalog:
+            endpoint = partial(infer, name, version=version.removeprefix("/versions/") or None)
+            direct["POST", f"/v2/models/{name}{version}/infer"] = DirectRoute(router.routes[-1], endpoint)
+
+    return direct
