@@ -135,13 +135,38 @@ class Server:
         return "\n".join(text.splitlines()[-lines:])
 
     def memory(self) -> dict[str, int]:
-        """VmRSS and VmHWM (peak RSS) of the server process, in bytes, from /proc/<pid>/status."""
-        found: dict[str, int] = {}
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+        """VmRSS and VmHWM (peak RSS) of the server process, in bytes, from /proc/<pid>/status; and the
+        same summed over the process and all its descendants (``tree VmRSS``, ``tree VmHWM``), which
+        counts the service's offload processes (the sum of peaks bounds the peak of the sum)."""
+        found = _status(self.pid)
+        tree = [found, *(_status(pid) for pid in _descendants(self.pid))]
+        found["tree VmRSS"] = sum(item.get("VmRSS", 0) for item in tree)
+        found["tree VmHWM"] = sum(item.get("VmHWM", 0) for item in tree)
+        return found
+
+
+def _status(pid: int) -> dict[str, int]:
+    found: dict[str, int] = {}
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             key, _, value = line.partition(":")
             if key in ("VmRSS", "VmHWM"):
                 found[key] = int(value.split()[0]) * 1024
-        return found
+    return found
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc/<pid>/task/<tid>/children)."""
+    found: list[int] = []
+    stack = [pid]
+    while stack:
+        parent = stack.pop()
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{parent}/task").iterdir():
+                children = [int(c) for c in (task / "children").read_text().split()]
+                found += children
+                stack += children
+    return found
 
 
 @contextlib.contextmanager

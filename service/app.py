@@ -14,6 +14,7 @@ from . import __version__
 from .api.dispatch import Dispatcher
 from .api.fast_path import DirectRoute, FastPath
 from .api.middleware import Admission, ServiceMiddleware, drain_on_signals
+from .api.offload import ProcessOffload
 from .api.openapi import build_openapi
 from .api.problems import install_problem_handlers
 from .api.routes import batch, health, losses, v2
@@ -36,6 +37,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     gc.collect()
     gc.freeze()
     admission: Admission = app.state.admission
+    offload: ProcessOffload = app.state.offload
     restore_signals = drain_on_signals(admission)
     app.state.ready = True
     try:
@@ -44,6 +46,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         admission.draining = True  # /readyz answers 503 from here on
         app.state.ready = False
         restore_signals()
+        offload.close()  # in-flight requests are done: uvicorn waited for them
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -62,8 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Routes go on the app's own router (not included sub-routers), so that a 405's Allow
     # header can list every method a path offers.
     dispatcher = Dispatcher(CATALOG, settings.max_elements)
+    app.state.offload = offload = ProcessOffload(settings, admission)
     health.add_routes(app.router)
-    direct_routes.update(losses.add_routes(app.router, dispatcher, settings))
+    direct_routes.update(losses.add_routes(app.router, dispatcher, settings, offload))
     batch.add_routes(app.router, dispatcher, settings)
     direct_routes.update(v2.add_routes(app.router, dispatcher, settings))
     app.add_exception_handler(v2.V2Error, lambda request, error: error.response())  # type: ignore[arg-type, return-value]

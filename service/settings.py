@@ -45,3 +45,14 @@ class Settings(BaseSettings):
         description="bodies at least this large are parsed and computed in a worker thread, "
         "so that one large request does not hold the event loop from small ones",
     )
+    offload_processes: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description="processes per worker that compute JSON bodies of process_offload_bytes or more while "
+        "other requests are in flight, so that their parse never holds those requests up on the GIL "
+        "(0: always compute large bodies in a thread)",
+    )
+    process_offload_bytes: int = Field(
+        4 * MiB, ge=0, description="JSON bodies at least this large go to the offload processes"
+    )

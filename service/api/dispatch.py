@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,16 +25,20 @@ class Dispatcher:
     request would.
     """
 
-    def __init__(self, catalog: Mapping[str, LossSpec], max_elements: int) -> None:
+    def __init__(self, catalog: Mapping[str, LossSpec], max_elements: int, record_metrics: bool = True) -> None:
         self.catalog = catalog
         self.max_elements = max_elements
+        # An offload process does not record metrics (its registry is not the one served):
+        # it hands (elements, seconds) of its last engine run back to the worker instead.
+        self.record_metrics = record_metrics
+        self.last_engine_run: tuple[int, float] | None = None
         self.requests: dict[str, type[BaseModel]] = {name: request_model(spec) for name, spec in catalog.items()}
         self.results: dict[str, type[BaseModel]] = {name: response_model(spec) for name, spec in catalog.items()}
         self.array_fields: dict[str, frozenset[str]] = {
             name: frozenset([*(item.name for item in spec.inputs), "sample_weight"]) for name, spec in catalog.items()
         }
 
-    def decode(self, name: str, body: bytes | bytearray) -> Any:
+    def decode(self, name: str, body: bytes | bytearray | memoryview) -> Any:
         """The body of ``POST /losses/{name}``, its arrays parsed straight into NumPy when they can be."""
         fields = self.array_fields.get(name)
         document = None if fields is None else decode_with_arrays(body, fields)
@@ -47,6 +52,8 @@ class Dispatcher:
         spec = self.catalog.get(name)
         if spec is None:
             raise self.unknown_loss(name)
+        if not self.record_metrics:
+            return self._compute(spec, payload)
         with count_computation(name):
             return self._compute(spec, payload)
 
@@ -110,6 +117,20 @@ class Dispatcher:
                 f"the request holds {elements} array elements; this server computes at most {self.max_elements} "
                 "in one request: split it",
             )
+        if not self.record_metrics:
+            self.last_engine_run = None
+            start = time.perf_counter()
+            result = compute(
+                spec,
+                arrays,
+                params,
+                sample_weight=sample_weight,
+                reduction=reduction,
+                return_grad=return_grad,
+                dtype=dtype,
+            )
+            self.last_engine_run = (elements, time.perf_counter() - start)
+            return result
         with time_engine(spec.name, elements):
             return compute(
                 spec,
@@ -122,7 +143,7 @@ class Dispatcher:
             )
 
 
-def decode(body: bytes | bytearray) -> Any:
+def decode(body: bytes | bytearray | memoryview) -> Any:
     try:
         return decode_json(body)
     except MalformedJSON as error:

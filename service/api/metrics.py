@@ -83,6 +83,12 @@ class count_computation:
             _computations(self.loss, str(getattr(error, "status", 500))).inc()
 
 
+def record_engine(loss: str, elements: int, seconds: float) -> None:
+    """One engine run of ``loss`` on ``elements`` array elements that took ``seconds``."""
+    ELEMENTS.observe(elements)
+    _engine_seconds(loss).observe(seconds)
+
+
 class time_engine:
     """Time the engine on ``loss`` and record the request's element count."""
 

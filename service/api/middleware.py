@@ -40,6 +40,7 @@ class Admission:
 
     in_flight: int = 0
     draining: bool = False
+    admitted: int = 0  # every request admitted so far: how busy the worker has been lately
 
 
 def drain_on_signals(admission: Admission) -> Callable[[], None]:
@@ -145,6 +146,7 @@ class ServiceMiddleware:
                 headers=retry,
             )
         self.admission.in_flight += 1
+        self.admission.admitted += 1
 
     async def _decoded(self, scope: Scope, encoding: str, receive: Receive) -> Receive:
         """For ``Content-Encoding: gzip``, the decompressed body, capped at the body limit (413)."""

@@ -29,14 +29,14 @@ class MalformedJSON(ValueError):
 _NON_STANDARD_TOKENS = (b"NaN", b"Infinity")
 
 
-def decode_json(body: bytes | bytearray) -> Any:
+def decode_json(body: bytes | bytearray | memoryview) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
         message = str(error)
         if "infinity when parsed as double" in message:
             raise MalformedJSON(f"a number is too large for a double (float64): {message}") from None
-        near = body[max(0, error.pos - 1) : error.pos + len(b"Infinity")]
+        near = bytes(body[max(0, error.pos - 1) : error.pos + len(b"Infinity")])
         if any(token in near for token in _NON_STANDARD_TOKENS):
             raise MalformedJSON(f"NaN and Infinity are not JSON; send finite numbers ({message})") from None
         raise MalformedJSON(f"the body is not valid JSON: {message}") from None

@@ -33,7 +33,7 @@ _OPEN_BRACKET = ord("[")
 _BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 
 
-def decode_with_arrays(body: bytes | bytearray, array_fields: frozenset[str]) -> dict[str, Any] | None:
+def decode_with_arrays(body: bytes | bytearray | memoryview, array_fields: frozenset[str]) -> dict[str, Any] | None:
     """The JSON object in ``body`` with its ``array_fields`` as int64/float64 arrays, or ``None``.
 
     An array of integers (each within int64) becomes int64, any other array of numbers
@@ -77,7 +77,7 @@ def decode_with_arrays(body: bytes | bytearray, array_fields: frozenset[str]) ->
     return decoded
 
 
-def _count_open_brackets(body: bytes | bytearray) -> int:
+def _count_open_brackets(body: bytes | bytearray | memoryview) -> int:
     """``body.count(b"[")`` at NumPy speed, a megabyte at a time (a whole-body mask would cost a byte per byte)."""
     octets = np.frombuffer(body, dtype=np.uint8)
     chunk = 1 << 20

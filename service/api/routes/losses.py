@@ -12,6 +12,8 @@ from ...settings import Settings
 from ..body import read_body, require_json
 from ..dispatch import Dispatcher, respond
 from ..fast_path import DirectRoute
+from ..metrics import count_computation
+from ..offload import ProcessOffload
 from ..problems import PROBLEM_JSON
 from ..schemas import COMPONENTS, Catalog, LossInfo, loss_info
 
@@ -30,17 +32,23 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def _compute_endpoint(
-    name: str, dispatcher: Dispatcher, settings: Settings
+    name: str, dispatcher: Dispatcher, settings: Settings, offload: ProcessOffload
 ) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         require_json(request)
-        # No local name for the body: respond() holds the only reference and drops it once parsed.
-        content = await respond(
-            await read_body(request, settings.max_body_bytes, settings.request_timeout_seconds),
-            settings.offload_bytes,
-            lambda payload: dispatcher.compute(name, payload),
-            lambda body: dispatcher.decode(name, body),
-        )
+        admitted = offload.admission.admitted
+        box = [await read_body(request, settings.max_body_bytes, settings.request_timeout_seconds)]
+        if offload.wanted(len(box[0]), admitted):
+            with count_computation(name):
+                content = await offload.compute(name, box.pop())
+        else:
+            # No local name for the body: respond() holds the only reference and drops it once parsed.
+            content = await respond(
+                box.pop(),
+                settings.offload_bytes,
+                lambda payload: dispatcher.compute(name, payload),
+                lambda body: dispatcher.decode(name, body),
+            )
         return Response(content, media_type="application/json")
 
     return endpoint
@@ -53,7 +61,9 @@ def _describe_endpoint(info: LossInfo) -> Callable[[], Awaitable[LossInfo]]:
     return describe
 
 
-def add_routes(router: APIRouter, dispatcher: Dispatcher, settings: Settings) -> dict[tuple[str, str], DirectRoute]:
+def add_routes(
+    router: APIRouter, dispatcher: Dispatcher, settings: Settings, offload: ProcessOffload
+) -> dict[tuple[str, str], DirectRoute]:
     """The /losses routes; returns the compute operations, for the fast path (``fast_path.py``)."""
     direct: dict[tuple[str, str], DirectRoute] = {}
     infos = {name: loss_info(spec) for name, spec in dispatcher.catalog.items()}
@@ -88,7 +98,7 @@ def add_routes(router: APIRouter, dispatcher: Dispatcher, settings: Settings) ->
 
     for name, spec in dispatcher.catalog.items():
         request_schema, result_schema = dispatcher.requests[name], dispatcher.results[name]
-        endpoint = _compute_endpoint(name, dispatcher, settings)
+        endpoint = _compute_endpoint(name, dispatcher, settings, offload)
         router.add_api_route(
             f"/losses/{name}",
             endpoint,
