@@ -1111,16 +1111,16 @@ def section_rss(plan: Plan, out: list[str]) -> None:
         "",
         f"A fresh `python -m service` (1 worker) per round, one small request, then one 1e6-element `POST "
         f"/losses/mse` with the gradient ({len(body) / 1e6:.1f} MB body); peak RSS is `VmHWM` from "
-        "`/proc/<pid>/status` after the request, summed over the server process and its descendants (the offload "
-        "process that computes large JSON bodies, started by this request): whole processes, interpreter and "
-        "libraries included. "
+        "`/proc/<pid>/status` after the request, summed over the server process and its descendants (a helper "
+        "process would compute a large JSON body that arrives while other requests are served; this one arrives "
+        "alone and is computed in the worker): whole processes, interpreter and libraries included. "
         f"{plan.rss_rounds} round{'s' if plan.rss_rounds > 1 else ''}.",
         "",
         "| what | value |",
         "| --- | --- |",
         f"| body size | {len(body) * mb:.1f} MB |",
         f"| RSS before the request (after start-up and one small request) | {before.fmt(scale=mb, unit=' MB')} |",
-        f"| peak RSS (VmHWM) after the request, server and offload process | {peaks.fmt(scale=mb, unit=' MB')} |",
+        f"| peak RSS (VmHWM) after the request, server and its descendants | {peaks.fmt(scale=mb, unit=' MB')} |",
         f"| of which the server process | {server_peaks.fmt(scale=mb, unit=' MB')} |",
         f"| peak RSS / body size | {x(over_body)} (target <= 3x: {v}) |",
         f"| (peak RSS - RSS before) / body size | {x(growth)} |",

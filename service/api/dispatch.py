@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -52,9 +53,7 @@ class Dispatcher:
         spec = self.catalog.get(name)
         if spec is None:
             raise self.unknown_loss(name)
-        if not self.record_metrics:
-            return self._compute(spec, payload)
-        with count_computation(name):
+        with count_computation(name) if self.record_metrics else nullcontext():
             return self._compute(spec, payload)
 
     def _compute(self, spec: LossSpec, payload: Any) -> dict[str, Any]:
@@ -117,9 +116,9 @@ class Dispatcher:
                 f"the request holds {elements} array elements; this server computes at most {self.max_elements} "
                 "in one request: split it",
             )
-        if not self.record_metrics:
-            self.last_engine_run = None
-            start = time.perf_counter()
+        self.last_engine_run = None
+        start = time.perf_counter()
+        with time_engine(spec.name, elements) if self.record_metrics else nullcontext():
             result = compute(
                 spec,
                 arrays,
@@ -129,18 +128,8 @@ class Dispatcher:
                 return_grad=return_grad,
                 dtype=dtype,
             )
-            self.last_engine_run = (elements, time.perf_counter() - start)
-            return result
-        with time_engine(spec.name, elements):
-            return compute(
-                spec,
-                arrays,
-                params,
-                sample_weight=sample_weight,
-                reduction=reduction,
-                return_grad=return_grad,
-                dtype=dtype,
-            )
+        self.last_engine_run = (elements, time.perf_counter() - start)
+        return result
 
 
 def decode(body: bytes | bytearray | memoryview) -> Any:

@@ -105,11 +105,18 @@ class _Helper:
         self.process.start()
         child_end.close()
 
-    def exchange(self, name: str, body: bytes | bytearray) -> tuple[dict[str, Any], bytes]:
-        """Blocking (run it in a thread): hand the body over in a memory file, wait for the answer's."""
+    def exchange(self, name: str, box: list[bytearray]) -> tuple[dict[str, Any], bytes]:
+        """Blocking (run it in a thread): hand the body over in a memory file, wait for the answer's.
+
+        ``box`` holds the only reference to the body, dropped once the memory file has it, so
+        that the worker does not hold the body and the answer at once.
+        """
+        body = box.pop()
+        size = len(body)
         shared = _share(body, "loss-service-body")
+        del body
         try:
-            self.connection.send_bytes(orjson.dumps({"name": name, "size": len(body)}))
+            self.connection.send_bytes(orjson.dumps({"name": name, "size": size}))
             reduction.send_handle(self.connection, shared, self.process.pid or 0)
         finally:
             os.close(shared)
@@ -162,8 +169,11 @@ class ProcessOffload:
                 self._idle.put_nowait(None)  # a slot; its helper starts when first needed
         return self._idle
 
-    async def compute(self, name: str, body: bytes | bytearray) -> bytes:
-        """The response body for ``body`` sent to ``POST /losses/{name}``; raises ``ProblemError``."""
+    async def compute(self, name: str, box: list[bytearray]) -> bytes:
+        """The response body for the body in ``box`` (its only reference) sent to ``POST /losses/{name}``.
+
+        Raises ``ProblemError`` for the problem the computation found, or 503 if the helper died.
+        """
         idle = self._queue()
         helper = await idle.get()
         try:
@@ -171,7 +181,7 @@ class ProcessOffload:
                 helper = await run_in_threadpool(_Helper, self.max_elements)
                 self._helpers.add(helper)
             # Not cancellable: the thread finishes the exchange, so the helper goes back in step.
-            outcome, content = await run_in_threadpool(helper.exchange, name, body)
+            outcome, content = await run_in_threadpool(helper.exchange, name, box)
         except (EOFError, OSError):
             if helper is not None:
                 self._helpers.discard(helper)

@@ -40,7 +40,7 @@ def _compute_endpoint(
         box = [await read_body(request, settings.max_body_bytes, settings.request_timeout_seconds)]
         if offload.wanted(len(box[0]), admitted):
             with count_computation(name):
-                content = await offload.compute(name, box.pop())
+                content = await offload.compute(name, box)  # box: the body's only reference
         else:
             # No local name for the body: respond() holds the only reference and drops it once parsed.
             content = await respond(
