@@ -138,3 +138,24 @@ def test_a_dead_offload_process_is_a_503_and_then_replaced() -> None:
         assert refused.headers["retry-after"]
         assert refused.json()["type"].endswith(":overloaded")
         assert client.post("/losses/mse", content=BODIES[0], headers=JSON).status_code == 200
+
+
+def test_a_bug_in_the_helper_is_raised_in_the_worker_and_the_helper_lives_on() -> None:
+    """A request the helper cannot even map (it claims more bytes than its memory file holds) is a bug report."""
+    from multiprocessing import reduction
+
+    from service.api.offload import _Helper, _share
+
+    helper = _Helper(1 << 20)
+    try:
+        shared = _share(b"{}", "test")
+        helper.connection.send_bytes(orjson.dumps({"name": "mse", "size": 1 << 20}))
+        reduction.send_handle(helper.connection, shared, helper.process.pid or 0)
+        os.close(shared)
+        outcome = orjson.loads(helper.connection.recv_bytes())
+        assert "Traceback" in outcome["bug"]
+        outcome, content = helper.exchange("mse", [bytearray(BODIES[0])])
+        assert "ok" in outcome
+        assert orjson.loads(content)["name"] == "mse"
+    finally:
+        helper.close()

@@ -28,6 +28,7 @@ import mmap
 import multiprocessing
 import os
 import signal
+import traceback
 from multiprocessing import reduction
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -72,21 +73,24 @@ def _serve(connection: Connection, max_elements: int) -> None:
             return
         name, size = request["name"], request["size"]
         content = b""
-        with mmap.mmap(fd, size, prot=mmap.PROT_READ) if size else contextlib.nullcontext(b"") as mapped:
+        try:
+            mapping = mmap.mmap(fd, size, prot=mmap.PROT_READ) if size else contextlib.nullcontext(b"")
+            with mapping as mapped, memoryview(mapped) as body:  # the view is released before the unmap
+                document = dispatcher.compute(name, dispatcher.decode(name, body))
+            content = encode_json(document)
+            del document
+        except ProblemError as problem:
+            issues = [[list(issue.location), issue.detail] for issue in problem.errors]
+            outcome: dict[str, Any] = {
+                "problem": [problem.status, problem.kind, problem.detail, issues, problem.headers]
+            }
+        except Exception:  # a bug: the worker raises it (500, logged there); the helper lives on
+            outcome = {"bug": traceback.format_exc()}
+        else:
+            elements, seconds = dispatcher.last_engine_run or (0, 0.0)
+            outcome = {"ok": [elements, seconds], "size": len(content)}
+        finally:
             os.close(fd)
-            try:
-                with memoryview(mapped) as body:
-                    document = dispatcher.compute(name, dispatcher.decode(name, body))
-                content = encode_json(document)
-                del document
-            except ProblemError as problem:
-                issues = [[list(issue.location), issue.detail] for issue in problem.errors]
-                outcome: dict[str, Any] = {
-                    "problem": [problem.status, problem.kind, problem.detail, issues, problem.headers]
-                }
-            else:
-                elements, seconds = dispatcher.last_engine_run or (0, 0.0)
-                outcome = {"ok": [elements, seconds], "size": len(content)}
         connection.send_bytes(orjson.dumps(outcome))
         if "ok" in outcome:
             answer = _share(content, "loss-service-answer")
@@ -125,9 +129,12 @@ class _Helper:
             return outcome, b""
         answer = reduction.recv_handle(self.connection)
         try:
-            return outcome, os.pread(answer, outcome["size"], 0) if outcome["size"] else b""
+            content = os.pread(answer, outcome["size"], 0) if outcome["size"] else b""
         finally:
             os.close(answer)
+        if len(content) != outcome["size"]:
+            raise OSError(f"the answer's memory file holds {len(content)} of {outcome['size']} bytes")
+        return outcome, content
 
     def close(self, timeout: float = 30.0) -> None:
         self.connection.close()  # the helper sees EOF and returns
@@ -195,6 +202,8 @@ class ProcessOffload:
             ) from None
         finally:
             idle.put_nowait(helper)
+        if "bug" in outcome:
+            raise RuntimeError(f"the offload helper failed computing {name}:\n{outcome['bug']}")
         if "problem" in outcome:
             status, kind, detail, issues, headers = outcome["problem"]
             raise ProblemError(status, kind, detail, [Issue(tuple(loc), text) for loc, text in issues], headers)
