@@ -1,10 +1,10 @@
 """The hot operations straight to their endpoints, past FastAPI's routing and dependency layers.
 
 ``POST /losses/<loss>`` and ``POST /v2/models/<loss>/infer`` are most of a busy server's
-requests. Through the router each one is matched against every route in turn (~90 routes:
-most of the cost of a small request, measured in ``benchmarks/``), then passes FastAPI's
-request-handling and dependency machinery, though its endpoint takes nothing but the
-``Request``. Here a dict keyed by (method, path) sends it to the very same endpoint
+requests. Through the router each one is matched against every route in turn (~90 of them),
+then passes FastAPI's request-handling and dependency machinery, though its endpoint takes
+nothing but the ``Request``: skipping both took a small MSE request from ~225 to ~150 µs of
+CPU, with its ASGI app called in process. Here a dict keyed by (method, path) sends it to the very same endpoint
 function the router would; the route object is still put in the scope, so metrics and
 logs label it as before, and the app's own exception handlers answer its errors. Every
 other request, and every path not in the table, goes to the app unchanged.
