@@ -38,6 +38,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     gc.freeze()
     admission: Admission = app.state.admission
     offload: ProcessOffload = app.state.offload
+    admission.draining = False  # an app started again (a second TestClient) serves again
     restore_signals = drain_on_signals(admission)
     app.state.ready = True
     try:

@@ -794,3 +794,13 @@ def test_json_log_line_per_request_with_the_request_id(two_workers: ServerProces
     records = two_workers.log_records()
     assert sum(record.get("request_id") == request_id for record in records) == 1
     assert sum(record.get("request_id") == generated for record in records) == 1
+
+
+def test_an_app_started_again_serves_again() -> None:
+    """Shutdown marks the app draining; starting its lifespan again (a second TestClient) clears that."""
+    app = create_app()
+    body = {"y_true": [[1.0, 2.0]], "y_pred": [[1.5, 2.5]]}
+    for _ in range(2):
+        with TestClient(app) as client:
+            assert client.post("/losses/mse", json=body).status_code == 200
+            assert client.get("/readyz").status_code == 200
