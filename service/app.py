@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 
 from . import __version__
-from .api.dispatch import Dispatcher
-from .api.fast_path import DirectRoute, FastPath
-from .api.middleware import Admission, ServiceMiddleware, drain_on_signals
-from .api.offload import ProcessOffload
+from .api.middleware import (
+    AccessMiddleware,
+    AdmissionMiddleware,
+    GzipRequestMiddleware,
+    RequestIdMiddleware,
+    drain_on_signals,
+)
 from .api.openapi import build_openapi
 from .api.problems import install_problem_handlers
-from .api.routes import batch, health, losses, v2
-from .api.schemas import batch_models
+from .api.routes import allow_methods, batch, docs, health, losses, v2
+from .api.schemas import batch_models, request_model_of, response_model_of
 from .engine import CATALOG
+from .logs import start_access_log
+from .serving import LossService
 from .settings import Settings
 
+TITLE = "Loss service"
 DESCRIPTION = """\
 Loss values and gradients, exactly as PyTorch and Keras compute them, for clients in any language.
 
@@ -36,55 +44,71 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # from re-scanning them on every large request's millions of list items.
     gc.collect()
     gc.freeze()
-    admission: Admission = app.state.admission
-    offload: ProcessOffload = app.state.offload
-    admission.draining = False  # an app started again (a second TestClient) serves again
-    restore_signals = drain_on_signals(admission)
+    service: LossService = app.state.service
+    service.admission.draining = False  # an app started again (a second TestClient) serves again
+    restore_signals = drain_on_signals(service.admission)
+    stop_access_log = start_access_log()
     app.state.ready = True
     try:
         yield
     finally:
-        admission.draining = True  # /readyz answers 503 from here on
+        service.admission.draining = True  # /readyz answers 503 from here on
         app.state.ready = False
         restore_signals()
-        offload.close()  # in-flight requests are done: uvicorn waited for them
+        service.close()  # in-flight requests are done: uvicorn waited for them
+        stop_access_log()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    app = FastAPI(title="Loss service", version=__version__, description=DESCRIPTION, lifespan=lifespan)
-    app.state.settings = settings
-    app.state.ready = False
-    app.state.admission = admission = Admission()
-    install_problem_handlers(app)
-    # Innermost of the middleware (added first): the hot operations' endpoints, filled in below.
-    direct_routes: dict[tuple[str, str], DirectRoute] = {}
-    app.add_middleware(FastPath, table=direct_routes, error_handlers=app.exception_handlers)
-    if settings.gzip_level:  # inside ServiceMiddleware, which counts the bytes actually sent
-        app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=settings.gzip_level)
-    app.add_middleware(ServiceMiddleware, settings=settings, admission=admission, routes=app.router.routes)
-    # Routes go on the app's own router (not included sub-routers), so that a 405's Allow
-    # header can list every method a path offers.
-    dispatcher = Dispatcher(CATALOG, settings.max_elements)
-    app.state.offload = offload = ProcessOffload(settings, admission)
-    health.add_routes(app.router)
-    direct_routes.update(losses.add_routes(app.router, dispatcher, settings, offload))
-    batch.add_routes(app.router, dispatcher, settings)
-    direct_routes.update(v2.add_routes(app.router, dispatcher, settings))
-    app.add_exception_handler(v2.V2Error, lambda request, error: error.response())  # type: ignore[arg-type, return-value]
+    service = LossService(settings)
+    parts = {
+        "losses": losses.routes(service, settings),
+        "v2": v2.routes(service, settings),
+        "batch": batch.routes(service, settings),
+        "health": health.routes(),
+    }
+    # The document in the order people read it: health, the losses, batch, the protocol.
+    documented = [route for name in ("health", "losses", "batch", "v2") for route in parts[name].documented]
     models = [
-        *dispatcher.requests.values(),
-        *dispatcher.results.values(),
-        *batch_models(dispatcher.requests),
+        *map(request_model_of, CATALOG),
+        *map(response_model_of, CATALOG),
+        *batch_models({name: request_model_of(name) for name in CATALOG}),
         *v2.V2_MODELS,
     ]
 
+    @functools.cache
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            app.openapi_schema = build_openapi(app, models)
-        return app.openapi_schema
+        return build_openapi(TITLE, __version__, DESCRIPTION, documented, models)
 
+    parts["docs"] = docs.routes(openapi)
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(AccessMiddleware, access_log=settings.access_log),
+        Middleware(AdmissionMiddleware, admission=service.admission),
+        Middleware(GzipRequestMiddleware, settings=settings),
+    ]
+    if settings.gzip_level:  # inside AccessMiddleware, which counts the bytes actually sent
+        middleware.append(Middleware(GZipMiddleware, minimum_size=1024, compresslevel=settings.gzip_level))
+    app = FastAPI(
+        title=TITLE,
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        middleware=middleware,
+        # The hot operations first (POST /losses/{name}, /v2 infer): the router tries routes in order.
+        routes=[route for part in parts.values() for route in part.served],
+        openapi_url=None,  # served by routes.docs, with the document built from the catalog
+        docs_url=None,
+        redoc_url=None,
+    )
+    allow_methods(app.router.routes)
+    app.state.settings = settings
+    app.state.service = service
+    app.state.ready = False
     app.openapi = openapi  # type: ignore[method-assign]
+    install_problem_handlers(app)
+    app.add_exception_handler(v2.V2Error, v2.v2_error_response)
     return app
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import queue
+from collections.abc import Callable
+from logging.handlers import QueueHandler, QueueListener
 from typing import Any
 
 import orjson
@@ -41,4 +44,33 @@ def uvicorn_log_config(level: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["JsonFormatter", "uvicorn_log_config"]
+def start_access_log(name: str = "service.access") -> Callable[[], None]:
+    """Hand the access log's lines to a background thread that formats and writes them.
+
+    A request then only queues its record (``logging.handlers.QueueHandler``); the JSON and the
+    write to stdout happen in a ``QueueListener`` thread, off the event loop. Returns the
+    function that stops it, writing whatever is still queued.
+    """
+    logger = logging.getLogger(name)
+    handlers: list[logging.Handler] = []
+    node: logging.Logger | None = logger
+    while node is not None:  # the handlers a record of this logger would reach
+        handlers += node.handlers
+        node = node.parent if node.propagate else None
+    lines: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = QueueListener(lines, *handlers, respect_handler_level=True)
+    handler = QueueHandler(lines)
+    propagate = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    listener.start()
+
+    def stop() -> None:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+        listener.stop()
+
+    return stop
+
+
+__all__ = ["JsonFormatter", "start_access_log", "uvicorn_log_config"]

@@ -68,7 +68,9 @@ def test_recorded_answers_are_unchanged(settings: str) -> None:
     with make_checked_client(Settings(**orjson.loads(settings))) as client:
         for entry in entries:
             response = client.request(
-                entry["method"], entry["url"], content=_bytes(entry["body"]),
+                entry["method"],
+                entry["url"],
+                content=_bytes(entry["body"]),
                 headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in entry["headers"]],
                 follow_redirects=False,
             )

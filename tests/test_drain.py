@@ -172,10 +172,10 @@ async def _drain_scenario(app: Any, sig: signal.Signals) -> dict[str, Any]:
             held = asyncio.create_task(http.post("/losses/mse", content=held_body(), headers=JSON))
             try:
                 for _ in range(2000):
-                    if app.state.admission.in_flight == 1:
+                    if app.state.service.admission.in_flight == 1:
                         break
                     await asyncio.sleep(0.005)
-                assert app.state.admission.in_flight == 1
+                assert app.state.service.admission.in_flight == 1
                 signal.raise_signal(sig)  # handled here, in the main thread, before the next line
                 seen["readyz"] = await http.get("/readyz")
                 seen["v2_ready"] = await http.get("/v2/health/ready")

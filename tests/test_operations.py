@@ -239,19 +239,21 @@ def test_http_requests_are_counted_by_route_template(client: TestClient) -> None
     after = scrape(client)
 
     total = "http_requests_total"
-    assert delta(before, after, total, handler="/losses/mse", method="POST", status="200") == 1
-    assert delta(before, after, total, handler="/losses/mse", method="POST", status="422") == 1
+    assert delta(before, after, total, handler="/losses/{name}", method="POST", status="200") == 1
+    assert delta(before, after, total, handler="/losses/{name}", method="POST", status="422") == 1
     assert delta(before, after, total, handler="/v2/models/{name}/infer", method="POST", status="200") == 1
     assert delta(before, after, total, handler="/losses/{name}", method="GET", status="200") == 1
     assert delta(before, after, total, handler="unmatched", method="GET", status="404") == 1
     count = "http_request_duration_seconds_count"
-    assert delta(before, after, count, handler="/losses/mse", method="POST") == 2
+    assert delta(before, after, count, handler="/losses/{name}", method="POST") == 2
     assert delta(before, after, count, handler="/v2/models/{name}/infer", method="POST") == 1
     assert delta(before, after, count, handler="unmatched", method="GET") == 1
     # The histogram's buckets are cumulative and its +Inf bucket is its count.
-    inf = delta(before, after, "http_request_duration_seconds_bucket", handler="/losses/mse", method="POST", le="+Inf")
+    inf = delta(
+        before, after, "http_request_duration_seconds_bucket", handler="/losses/{name}", method="POST", le="+Inf"
+    )
     assert inf == 2
-    assert delta(before, after, "http_request_duration_seconds_sum", handler="/losses/mse", method="POST") > 0
+    assert delta(before, after, "http_request_duration_seconds_sum", handler="/losses/{name}", method="POST") > 0
 
 
 async def asgi_request(
@@ -520,10 +522,10 @@ async def _overload_scenario(app: Any) -> dict[str, httpx.Response]:
         held = asyncio.create_task(http.post("/losses/mse", content=held_body(), headers=JSON))
         try:
             for _ in range(2000):  # until the first request has its computation slot
-                if app.state.admission.in_flight == 1:
+                if app.state.service.admission.in_flight == 1:
                     break
                 await asyncio.sleep(0.005)
-            assert app.state.admission.in_flight == 1
+            assert app.state.service.admission.in_flight == 1
             answers["second"] = await http.post("/losses/mse", json=MSE, headers={"X-Request-ID": "second-one"})
             answers["v2"] = await http.post("/v2/models/mse/infer", json=V2_MSE)
             answers["batch"] = await http.post("/batch", json={"items": [{"loss": "mse", **MSE}]})
@@ -533,7 +535,7 @@ async def _overload_scenario(app: Any) -> dict[str, httpx.Response]:
         finally:
             release.set()
         answers["held"] = await asyncio.wait_for(held, timeout=20)
-        assert app.state.admission.in_flight == 0
+        assert app.state.service.admission.in_flight == 0
         answers["after"] = await http.post("/losses/mse", json=MSE)
     return answers
 
@@ -562,13 +564,15 @@ def test_overload_answers_503_with_retry_after() -> None:
     assert answers["after"].status_code == 200
 
 
-def test_overload_503_is_counted_under_its_route_template() -> None:
+def test_overload_503_is_counted_as_refused_before_routing() -> None:
+    """Admission refuses before the router has matched a route: the label says so (``unmatched``)."""
     app = create_app(Settings(max_concurrency=1))
     before = scrape(TestClient(app))
     asyncio.run(_overload_scenario(app))
     after = scrape(TestClient(app))
     total = "http_requests_total"
-    assert delta(before, after, total, handler="/losses/mse", method="POST", status="503") == 1
+    assert delta(before, after, total, handler="unmatched", method="POST", status="503") == 3  # /losses, /v2, /batch
+    assert delta(before, after, total, handler="/losses/{name}", method="POST", status="503") == 0
 
 
 # --- gzip ---------------------------------------------------------------------------------------
@@ -614,7 +618,7 @@ def test_gzip_bomb_gets_413_with_bounded_memory(small_limit_client: TestClient) 
     assert peak < 20_000_000, f"{peak} bytes at peak: the bomb was inflated"  # 1 MiB limit, 50 MB bomb
     # The server keeps serving, its computation slot given back.
     assert small_limit_client.post("/losses/mse", json=MSE).json()["loss"] == 0.0625
-    assert small_limit_client.app.state.admission.in_flight == 0  # type: ignore[attr-defined]
+    assert small_limit_client.app.state.service.admission.in_flight == 0  # type: ignore[attr-defined]
 
 
 def test_gzip_within_the_limit_is_accepted(small_limit_client: TestClient) -> None:
@@ -731,7 +735,7 @@ def _mse_counts_by_worker(directory: Path) -> dict[str, float]:
         total = 0.0
         for metric in MultiProcessCollector.merge([str(path)], accumulate=True):
             for s in metric.samples:
-                if s.name == "http_requests_total" and s.labels.get("handler") == "/losses/mse":
+                if s.name == "http_requests_total" and s.labels.get("handler") == "/losses/{name}":
                     total += s.value
         counts[path.stem] = total
     return counts
@@ -765,10 +769,10 @@ def test_multiprocess_metrics_add_up_across_workers(two_workers: ServerProcess) 
     for _ in range(6):
         with httpx.Client(base_url=two_workers.url, timeout=10) as fresh:
             samples = scrape(fresh)
-        total = sample(samples, "http_requests_total", handler="/losses/mse", method="POST", status="200")
+        total = sample(samples, "http_requests_total", handler="/losses/{name}", method="POST", status="200")
         assert total == sent
         assert sample(samples, "loss_computations_total", loss="mse", status="200") == sent
-        assert sample(samples, "http_request_duration_seconds_count", handler="/losses/mse", method="POST") == sent
+        assert sample(samples, "http_request_duration_seconds_count", handler="/losses/{name}", method="POST") == sent
         assert sample(samples, "loss_request_elements_count") == sent
 
 
@@ -784,7 +788,7 @@ def test_json_log_line_per_request_with_the_request_id(two_workers: ServerProces
     line = two_workers.wait_for_log(lambda record: record.get("request_id") == request_id)
     assert line["method"] == "POST"
     assert line["path"] == "/losses/mse"
-    assert line["handler"] == "/losses/mse"
+    assert line["handler"] == "/losses/{name}"
     assert line["status"] == 200
     assert isinstance(line["duration_ms"], float | int) and line["duration_ms"] >= 0
     assert line["logger"] == "service.access"

@@ -18,8 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.engine import InvalidInput
-from service.transport import MalformedJSON, decode_json, decode_with_arrays, to_array
+from service.transport import ArrayError, MalformedJSON, decode_json, decode_with_arrays, to_array
 
 FIELDS = frozenset({"y_true", "y_pred", "sample_weight"})
 
@@ -30,7 +29,7 @@ def with_arrays(document: Any) -> dict[str, Any] | str:
         return "not an object"
     try:
         return {k: to_array(v, (k,)) if k in FIELDS else v for k, v in document.items()}
-    except InvalidInput:
+    except ArrayError:
         return "invalid array"
 
 

@@ -8,18 +8,17 @@ import numpy as np
 import orjson
 import pytest
 
-from service.engine import InvalidInput
-from service.transport import MalformedJSON, as_output, decode_json, encode_json, to_array
+from service.transport import ArrayError, MalformedJSON, as_output, decode_json, encode_json, to_array
 
 LOC = ("y_pred",)
 
 
-def invalid(value: Any) -> InvalidInput:
-    """The ``InvalidInput`` that ``to_array`` raises for ``value`` (located under ``y_pred``)."""
-    with pytest.raises(InvalidInput) as caught:
+def invalid(value: Any) -> ArrayError:
+    """The ``ArrayError`` that ``to_array`` raises for ``value`` (located under ``y_pred``)."""
+    with pytest.raises(ArrayError) as caught:
         to_array(value, LOC)
     assert caught.value.detail
-    assert len(caught.value.issues) == 1
+    assert caught.value.reason
     return caught.value
 
 
@@ -75,10 +74,10 @@ def test_to_array_keeps_values_exactly() -> None:
 )
 def test_to_array_rejects_a_boolean_among_numbers(value: list[Any], where: tuple[int, ...]) -> None:
     error = invalid(value)
-    (issue,) = error.issues
+    issue = error
     assert issue.location == (*LOC, *where)
-    assert "boolean" in issue.detail
-    assert "number" in issue.detail
+    assert "boolean" in issue.reason
+    assert "number" in issue.reason
 
 
 # to_array: ragged arrays, located at the list (or element) that breaks the shape.
@@ -100,10 +99,10 @@ def test_to_array_rejects_a_boolean_among_numbers(value: list[Any], where: tuple
 )
 def test_to_array_locates_ragged_arrays(value: list[Any], where: tuple[int, ...], words: str) -> None:
     error = invalid(value)
-    (issue,) = error.issues
+    issue = error
     assert issue.location == (*LOC, *where)
-    assert "ragged" in issue.detail
-    assert words in issue.detail
+    assert "ragged" in issue.reason
+    assert words in issue.reason
     assert "rectangular" in error.detail
 
 
@@ -123,9 +122,9 @@ def test_to_array_locates_ragged_arrays(value: list[Any], where: tuple[int, ...]
     ],
 )
 def test_to_array_locates_non_numbers(value: list[Any], where: tuple[int, ...], kind: str) -> None:
-    (issue,) = invalid(value).issues
+    issue = invalid(value)
     assert issue.location == (*LOC, *where)
-    assert issue.detail == f"expected a number, got {kind}"
+    assert issue.reason == f"expected a number, got {kind}"
 
 
 @pytest.mark.parametrize(
@@ -135,9 +134,9 @@ def test_to_array_locates_non_numbers(value: list[Any], where: tuple[int, ...], 
 def test_to_array_wants_a_list(value: Any, kind: str) -> None:
     error = invalid(value)
     assert error.detail == "an array was expected"
-    (issue,) = error.issues
+    issue = error
     assert issue.location == LOC
-    assert issue.detail == f"expected a (nested) array of numbers, got {kind}"
+    assert issue.reason == f"expected a (nested) array of numbers, got {kind}"
 
 
 @pytest.mark.parametrize(
@@ -165,9 +164,9 @@ def test_to_array_integers_beyond_int64_are_read_as_floats(value: list[Any]) -> 
     [([2**70, True], (1,), "a boolean"), ([[2**64], ["1"]], (1, 0), "a string"), ([2**63, None], (1,), "null")],
 )
 def test_to_array_big_integers_do_not_hide_other_problems(value: list[Any], where: tuple[int, ...], kind: str) -> None:
-    (issue,) = invalid(value).issues
+    issue = invalid(value)
     assert issue.location == (*LOC, *where)
-    assert issue.detail == f"expected a number, got {kind}"
+    assert issue.reason == f"expected a number, got {kind}"
 
 
 def _nested(depth: int, leaf: Any = 1.0) -> Any:
@@ -185,21 +184,21 @@ def test_to_array_up_to_64_dimensions(depth: int, leaf: Any) -> None:
 
 @pytest.mark.parametrize(("depth", "leaf"), [(65, 1.0), (65, 2**70), (200, 1), (995, 1.0)])
 def test_to_array_deeper_than_64_dimensions_is_invalid_input(depth: int, leaf: Any) -> None:
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(ArrayError) as caught:
         to_array(_nested(depth, leaf), LOC)
-    assert caught.value.issues[0].location[:1] == LOC
+    assert caught.value.location[:1] == LOC
 
 
 def test_to_array_too_deep_is_refused_before_looking_at_the_leaves() -> None:
-    (issue,) = invalid(_nested(65, True)).issues
+    issue = invalid(_nested(65, True))
     assert issue.location == LOC
-    assert issue.detail == "rank above 64"
+    assert issue.reason == "rank above 64"
 
 
 def test_to_array_location_prefix_is_kept() -> None:
-    with pytest.raises(InvalidInput) as caught:
+    with pytest.raises(ArrayError) as caught:
         to_array([[1, 2], [3, None]], ("params", "class_weight"))
-    assert caught.value.issues[0].location == ("params", "class_weight", 1, 1)
+    assert caught.value.location == ("params", "class_weight", 1, 1)
 
 
 # decode_json

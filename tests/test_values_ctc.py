@@ -305,7 +305,7 @@ def test_padding_is_ignored() -> None:
         ({"input_lengths": [4, -1]}, ("input_lengths", 1), "in [0, 4]"),
         ({"target_lengths": [3, 1]}, ("target_lengths", 0), "in [0, 2]"),
         ({"target_lengths": [2, -1]}, ("target_lengths", 1), "in [0, 2]"),
-        ({"params": {"blank": 3}}, ("params", "blank"), "[0, 2]"),
+        ({"params": {"blank": 3}}, ("blank",), "[0, 2]"),
     ],
 )
 def test_domain_errors_point_at_the_value(change: dict, location: tuple, words: str) -> None:

@@ -170,7 +170,8 @@ def test_multilabel_soft_margin_domain() -> None:
     assert error.issues[0].location == ("y_true", 0, 1)
     refused("multilabel_soft_margin", y_true=[[1.0, 0.5]], y_pred=[[0.0, 0.0]])
     error = refused("multilabel_soft_margin", {"class_weight": [1.0]}, y_true=[[1.0, 0.0]], y_pred=[[0.0, 0.0]])
-    assert error.issues[0].location == ("params", "class_weight")
+    assert error.issues[0].location == ("class_weight",)
+    assert error.issues[0].argument == "param"
 
 
 # multilabel_margin

@@ -108,7 +108,8 @@ def test_nll_domain() -> None:
     error = refused("nll", y_true=[0, 3], y_pred=[[-1.0, -2.0, -3.0]] * 2)
     assert error.issues[0].location == ("y_true", 1)
     error = refused("nll", {"class_weight": [1.0, 2.0]}, y_true=[0], y_pred=[[-1.0, -2.0, -3.0]])
-    assert error.issues[0].location == ("params", "class_weight")
+    assert error.issues[0].location == ("class_weight",)
+    assert error.issues[0].argument == "param"
 
 
 # categorical_hinge

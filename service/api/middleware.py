@@ -1,6 +1,8 @@
-"""The ASGI middleware every request passes: request ids, admission, gzip bodies, metrics, the log line.
+"""The middleware every HTTP request passes, one concern each, declared as a list in the app factory.
 
-Pure ASGI (no ``BaseHTTPMiddleware``), so that it adds microseconds, not a task per request.
+Pure ASGI (``starlette.types``), no ``BaseHTTPMiddleware``: each adds microseconds, not a task.
+Outermost first: the request id, metrics and the access log, admission, gzip request bodies.
+A middleware that refuses a request answers the problem itself, with the request id.
 """
 
 from __future__ import annotations
@@ -13,34 +15,203 @@ import signal
 import threading
 import time
 import zlib
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from types import FrameType
-from typing import Any
 
-from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..serving import Admission, Refused
 from ..settings import Settings
 from .metrics import count_request
-from .problems import ProblemError
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from .problems import ProblemError, as_problem
 
 access_log = logging.getLogger("service.access")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 
-@dataclass
-class Admission:
-    """What the server is willing to take on: shared by the middleware, /readyz and the drain hook."""
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
 
-    in_flight: int = 0
-    draining: bool = False
-    admitted: int = 0  # every request admitted so far: how busy the worker has been lately
+
+async def answer_problem(scope: Scope, receive: Receive, send: Send, error: Exception) -> None:
+    """Send ``error``'s problem, its ``instance`` the request id."""
+    problem = as_problem(error)
+    problem.instance = scope.get("state", {}).get("request_id")
+    await problem.response()(scope, receive, send)
+
+
+class RequestIdMiddleware:
+    """Keep a valid ``X-Request-ID`` (else make one), put it in the scope's state and on the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, b"x-request-id") or ""
+        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(16)
+        scope.setdefault("state", {})["request_id"] = request_id
+        header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class AccessMiddleware:
+    """Count and time every request by its route, and write its access-log line.
+
+    The route label is the matched route's path template (``/losses/{name}``), ``unmatched`` for
+    a request refused before routing or sent to no route. The line is queued to a background
+    thread (``logs.start_access_log``), so a request does not wait for the write.
+    """
+
+    def __init__(self, app: ASGIApp, access_log: bool) -> None:
+        self.app = app
+        self.log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status, sent, recorded = 500, 0, False
+
+        async def send_counted(message: Message) -> None:
+            nonlocal status, sent, recorded
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+                if not message.get("more_body", False):  # counted before the client can see the answer
+                    recorded = True
+                    self._record(scope, status, sent, time.perf_counter() - start)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_counted)
+        finally:
+            if not recorded:  # no complete answer went out (the client left, or a bug)
+                self._record(scope, status, sent, time.perf_counter() - start)
+
+    def _record(self, scope: Scope, status: int, sent: int, seconds: float) -> None:
+        handler = getattr(scope.get("route"), "path", None) or "unmatched"
+        count_request(handler, scope["method"], status, seconds)
+        if self.log:
+            client = scope.get("client")
+            line = {
+                "request_id": scope.get("state", {}).get("request_id"),
+                "method": scope["method"],
+                "path": scope["path"],
+                "handler": handler,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 3),
+                "response_bytes": sent,
+                "client": client[0] if client else None,
+            }
+            access_log.info("request", extra={"fields": line})
+
+
+class AdmissionMiddleware:
+    """POSTs are computations: admitted while a slot is free and the server is not draining, else 503."""
+
+    def __init__(self, app: ASGIApp, admission: Admission) -> None:
+        self.app = app
+        self.admission = admission
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        try:
+            self.admission.admit()
+        except Refused as refused:
+            await answer_problem(scope, receive, send, refused)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.admission.release()
+
+
+class GzipRequestMiddleware:
+    """``Content-Encoding: gzip`` POST bodies, inflated with the body limit applied to what they inflate to.
+
+    A zip bomb gets 413 after at most ``max_body_bytes`` inflated bytes; a body that does not
+    arrive within the request timeout gets 408; an encoding other than gzip or identity 415.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.limit = settings.max_body_bytes
+        self.timeout = settings.request_timeout_seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        posted = scope["type"] == "http" and scope["method"] == "POST"  # only a computation's body is read
+        encoding = (_header(scope, b"content-encoding") or "identity").strip().lower() if posted else ""
+        if encoding in ("", "identity"):
+            await self.app(scope, receive, send)
+            return
+        try:
+            if encoding != "gzip":
+                raise ProblemError(
+                    415, "unsupported-media-type", f"Content-Encoding {encoding!r}: send gzip or identity"
+                )
+            try:
+                async with asyncio.timeout(self.timeout):
+                    body = await self._inflate(receive)
+            except TimeoutError:
+                raise ProblemError(408, "request-timeout", f"the body did not arrive within {self.timeout} s") from None
+        except ProblemError as problem:
+            await answer_problem(scope, receive, send, problem)
+            return
+        scope["headers"] = [
+            (k, v) for k, v in scope["headers"] if k.lower() not in (b"content-encoding", b"content-length")
+        ] + [(b"content-length", str(len(body)).encode())]
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _inflate(self, receive: Receive) -> bytes:
+        decompressor = zlib.decompressobj(wbits=31)
+        parts: list[bytes] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ProblemError(400, "malformed-body", "the client went away before sending the whole body")
+            more = message.get("more_body", False)
+            try:
+                # max_length caps what one chunk may inflate to: a zip bomb never reaches memory.
+                data = decompressor.decompress(message.get("body", b""), self.limit + 1 - size)
+            except zlib.error as error:
+                raise ProblemError(400, "malformed-body", f"the gzip body is corrupt: {error}") from None
+            size += len(data)
+            if size > self.limit or decompressor.unconsumed_tail:
+                raise ProblemError(
+                    413,
+                    "body-too-large",
+                    f"the decompressed body is larger than this server's limit of {self.limit} bytes",
+                )
+            parts.append(data)
+        if not decompressor.eof:
+            raise ProblemError(400, "malformed-body", "the gzip body is truncated")
+        return b"".join(parts)
 
 
 def drain_on_signals(admission: Admission) -> Callable[[], None]:
@@ -73,151 +244,3 @@ def drain_on_signals(admission: Admission) -> Callable[[], None]:
             signal.signal(sig, chained)
 
     return restore
-
-
-class ServiceMiddleware:
-    def __init__(self, app: ASGIApp, settings: Settings, admission: Admission, routes: Sequence[BaseRoute]) -> None:
-        self.app = app
-        self.settings = settings
-        self.admission = admission
-        self.routes = routes  # the app's routes, to label requests refused before routing
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        # Only the two headers this layer reads; no dict of them all on every request.
-        incoming, encoding = "", "identity"
-        for key, value in scope["headers"]:
-            lowered = key.lower()
-            if lowered == b"x-request-id":
-                incoming = value.decode("latin-1")
-            elif lowered == b"content-encoding":
-                encoding = value.decode("latin-1").strip().lower()
-        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(16)
-        scope.setdefault("state", {})["request_id"] = request_id
-        start = time.perf_counter()
-        outcome = {"status": 500, "bytes": 0, "recorded": False}
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                outcome["status"] = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
-            elif message["type"] == "http.response.body":
-                outcome["bytes"] += len(message.get("body", b""))
-                if not message.get("more_body", False):  # counted before the client can see the answer
-                    self._record(scope, request_id, outcome, time.perf_counter() - start)
-            await send(message)
-
-        admitted = False
-        try:
-            if scope["method"] == "POST":
-                self._admit()
-                admitted = True
-                receive = await self._decoded(scope, encoding, receive)
-            await self.app(scope, receive, send_with_id)
-        except ProblemError as problem:  # refused here, before routing: label it with its route anyway
-            problem.instance = request_id
-            scope.setdefault("route", self._route_of(scope))
-            await problem.response()(scope, receive, send_with_id)
-        finally:
-            if admitted:
-                self.admission.in_flight -= 1
-            if not outcome["recorded"]:  # no complete answer went out (the client left, or a bug)
-                self._record(scope, request_id, outcome, time.perf_counter() - start)
-
-    def _route_of(self, scope: Scope) -> BaseRoute | None:
-        for route in self.routes:
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return route
-        return None
-
-    def _admit(self) -> None:
-        """503 with Retry-After while draining or when every computation slot is taken."""
-        retry = {"Retry-After": str(self.settings.retry_after_seconds)}
-        if self.admission.draining:
-            raise ProblemError(503, "draining", "the server is shutting down; retry on another instance", headers=retry)
-        if self.admission.in_flight >= self.settings.max_concurrency:
-            raise ProblemError(
-                503,
-                "overloaded",
-                f"the server is computing {self.admission.in_flight} requests, its limit; retry shortly",
-                headers=retry,
-            )
-        self.admission.in_flight += 1
-        self.admission.admitted += 1
-
-    async def _decoded(self, scope: Scope, encoding: str, receive: Receive) -> Receive:
-        """For ``Content-Encoding: gzip``, the decompressed body, capped at the body limit (413)."""
-        if encoding == "identity":
-            return receive
-        if encoding != "gzip":
-            raise ProblemError(415, "unsupported-media-type", f"Content-Encoding {encoding!r}: send gzip or identity")
-        try:
-            async with asyncio.timeout(self.settings.request_timeout_seconds):
-                body = await self._inflate(receive)
-        except TimeoutError:
-            raise ProblemError(
-                408, "request-timeout", f"the body did not arrive within {self.settings.request_timeout_seconds} s"
-            ) from None
-        scope["headers"] = [
-            (k, v) for k, v in scope["headers"] if k.lower() not in (b"content-encoding", b"content-length")
-        ] + [(b"content-length", str(len(body)).encode())]
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        return replay
-
-    async def _inflate(self, receive: Receive) -> bytes:
-        limit = self.settings.max_body_bytes
-        decompressor = zlib.decompressobj(wbits=31)
-        parts: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise ProblemError(400, "malformed-body", "the client went away before sending the whole body")
-            more = message.get("more_body", False)
-            chunk = message.get("body", b"")
-            try:
-                # max_length caps what one chunk may inflate to: a zip bomb never reaches memory.
-                data = decompressor.decompress(chunk, limit + 1 - size)
-            except zlib.error as error:
-                raise ProblemError(400, "malformed-body", f"the gzip body is corrupt: {error}") from None
-            size += len(data)
-            if size > limit or decompressor.unconsumed_tail:
-                raise ProblemError(
-                    413, "body-too-large", f"the decompressed body is larger than this server's limit of {limit} bytes"
-                )
-            parts.append(data)
-        if not decompressor.eof:
-            raise ProblemError(400, "malformed-body", "the gzip body is truncated")
-        return b"".join(parts)
-
-    def _record(self, scope: Scope, request_id: str, outcome: dict[str, Any], seconds: float) -> None:
-        outcome["recorded"] = True
-        route = scope.get("route")
-        handler = getattr(route, "path", None) or "unmatched"
-        method = scope["method"]
-        count_request(handler, method, outcome["status"], seconds)
-        if self.settings.access_log:
-            client = scope.get("client")
-            line = {
-                "request_id": request_id,
-                "method": method,
-                "path": scope["path"],
-                "handler": handler,
-                "status": outcome["status"],
-                "duration_ms": round(seconds * 1000, 3),
-                "response_bytes": outcome["bytes"],
-                "client": client[0] if client else None,
-            }
-            access_log.info("request", extra={"fields": line})

@@ -1,30 +1,26 @@
-"""The OpenAPI document: FastAPI's routes plus the per-loss schemas they reference."""
+"""The OpenAPI document: the documented operations (one per loss) and the schemas they reference."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
+from starlette.routing import BaseRoute
 
 from .problems import Problem
 from .schemas import COMPONENTS, TENSOR_SCHEMAS
 
 
-def build_openapi(app: FastAPI, models: Iterable[type[BaseModel]]) -> dict[str, Any]:
-    document = get_openapi(
-        title=app.title,
-        version=app.version,
-        description=app.description,
-        routes=app.routes,
-        openapi_version=app.openapi_version,
-    )
+def build_openapi(
+    title: str, version: str, description: str, routes: Sequence[BaseRoute], models: Iterable[type[BaseModel]]
+) -> dict[str, Any]:
+    document = get_openapi(title=title, version=version, description=description, routes=routes)
     everything: list[type[BaseModel]] = [*models, Problem]
     _, definitions = models_json_schema(
         [(model, "validation") for model in everything], ref_template=COMPONENTS + "{model}"

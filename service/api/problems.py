@@ -12,10 +12,11 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import Match
 
-from ..engine.errors import InvalidInput, Issue, Location
-from ..transport import encode_json
+from ..engine import InvalidInput, Issue, NonFiniteResult
+from ..engine.errors import Location
+from ..serving import Refused
+from ..transport import ArrayError, DecodeError, encode_json
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:loss-service:problem:"
@@ -82,9 +83,26 @@ def json_pointer(location: Location) -> str:
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in location)
 
 
-def from_invalid_input(error: InvalidInput) -> ProblemError:
-    kind = "non-finite-result" if error.detail.startswith("the result of") else "invalid-input"
-    return ProblemError(422, kind, error.detail, error.issues)
+def locate(issue: Issue) -> Location:
+    """Where an engine issue is in a request body: an input at its name, a param under ``params``."""
+    return ("params", *issue.location) if issue.argument == "param" else issue.location
+
+
+def as_problem(error: Exception) -> ProblemError:
+    """The problem a client gets for ``error``; anything a client cannot cause is re-raised (a bug, a 500)."""
+    if isinstance(error, ProblemError):
+        return error
+    if isinstance(error, DecodeError):
+        return ProblemError(400, "malformed-json", str(error))
+    if isinstance(error, ArrayError):
+        return ProblemError(422, "invalid-input", error.detail, [Issue(error.location, error.reason)])
+    if isinstance(error, InvalidInput):
+        kind = "non-finite-result" if isinstance(error, NonFiniteResult) else "invalid-input"
+        return ProblemError(422, kind, error.detail, [Issue(locate(i), i.detail) for i in error.issues])
+    if isinstance(error, Refused):
+        headers = {} if error.retry_after is None else {"Retry-After": str(error.retry_after)}
+        return ProblemError(error.status, error.kind, error.detail, headers=headers)
+    raise error
 
 
 def from_validation_error(
@@ -125,13 +143,9 @@ def _message(error: Mapping[str, Any]) -> str:
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method some route offers on this path (Starlette names only the first route's)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET", "type": "http"})
-        if match != Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
+    """The methods the path offers: the matched route's ``allowed`` (see ``routes.allow_methods``)."""
+    route = request.scope.get("route")
+    return list(getattr(route, "allowed", None) or sorted(getattr(route, "methods", None) or ()))
 
 
 def install_problem_handlers(app: FastAPI) -> None:

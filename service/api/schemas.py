@@ -8,11 +8,13 @@ generator still gets a typed method per loss.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
+from ..engine import CATALOG
 from ..engine.spec import InputSpec, LossSpec, ParamSpec
 from .problems import Problem
 
@@ -116,6 +118,17 @@ def response_model(spec: LossSpec) -> type[BaseModel]:
         loss=(Annotated[Any, WithJsonSchema(loss_schema)], ...),
         grad=(grads | None, Field(None, description="present when return_grad is true")),
     )
+
+
+@functools.cache
+def request_model_of(name: str) -> type[BaseModel]:
+    """The catalog loss ``name``'s request model, made once per process (a helper process makes its own)."""
+    return request_model(CATALOG[name])
+
+
+@functools.cache
+def response_model_of(name: str) -> type[BaseModel]:
+    return response_model(CATALOG[name])
 
 
 # The catalog, as GET /losses describes it.

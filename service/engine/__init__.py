@@ -7,7 +7,7 @@
 
 from .catalog import CATALOG
 from .compute import DType, Result, compute
-from .errors import InvalidInput, Issue
+from .errors import InvalidInput, Issue, NonFiniteResult
 from .spec import InputSpec, LossSpec, ParamSpec, Reduction, Unreduced
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "InvalidInput",
     "Issue",
     "LossSpec",
+    "NonFiniteResult",
     "ParamSpec",
     "Reduction",
     "Result",

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .errors import InvalidInput, Issue
+from .errors import InvalidInput, Issue, NonFiniteResult
 from .reduction import expand_sample_weight, reduce
 from .spec import Array, Grads, LossSpec, Reduction
 from .validate import issues_where, require
@@ -51,7 +51,7 @@ def compute(
     if reduction not in spec.reductions:
         raise InvalidInput(
             f"{spec.name} does not support reduction {reduction!r}",
-            [Issue(("reduction",), f"expected one of {list(spec.reductions)}")],
+            [Issue(("reduction",), f"expected one of {list(spec.reductions)}", "argument")],
         )
     unknown = sorted(set(inputs) - {i.name for i in spec.inputs})
     if unknown:
@@ -126,4 +126,4 @@ def _require_finite(
         issue = Issue((owner, *(int(i) for i in first)), "the loss is not finite for this sample")
     else:
         issue = Issue((), "the reduced loss or its gradient is not finite")
-    raise InvalidInput(f"the result of {spec.name} is not finite", [issue])
+    raise NonFiniteResult(f"the result of {spec.name} is not finite", [issue])

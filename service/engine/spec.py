@@ -45,7 +45,6 @@ class InputSpec:
     description: str
     differentiable: bool = False
     integer: bool = False  # class indices or lengths: integral values, computed as int64
-    rank: int | None = None  # the usual rank, for protocol metadata (None: 2, i.e. (N, C))
 
 
 @dataclass(frozen=True)

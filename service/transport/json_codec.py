@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..engine.errors import InvalidInput, Issue, Location
+from .errors import ArrayError, DecodeError, Location
 
 #: NumPy's own limit; deeper nesting is refused before NumPy or a recursive walk sees it.
 MAX_RANK = 64
 
 
-class MalformedJSON(ValueError):
+class MalformedJSON(DecodeError):
     """The body is not JSON (or uses the non-standard NaN/Infinity tokens)."""
 
 
@@ -50,25 +50,24 @@ def to_array(value: Any, location: Location) -> np.ndarray:
     checked in one pass (``bool`` is not a number, though NumPy would take it for one), and
     the flat list handed to ``np.array``: no Python loop per element, and none of NumPy's
     slower nested-sequence discovery. Anything off sends the value to a walk that finds the
-    first offending element and raises ``InvalidInput`` located there. Integers beyond the
+    first offending element and raises ``ArrayError`` located there. Integers beyond the
     int64 range make the array float64 (JSON has one kind of number). An array that
     ``decode_with_arrays`` already made is passed through.
     """
     if isinstance(value, np.ndarray):
         return value
     if not isinstance(value, list):
-        raise InvalidInput(
-            "an array was expected",
-            [Issue(location, f"expected a (nested) array of numbers, got {_json_type(value)}")],
+        raise ArrayError(
+            "an array was expected", location, f"expected a (nested) array of numbers, got {_json_type(value)}"
         )
     shape = _leading_shape(value)
     if len(shape) > MAX_RANK:
-        raise InvalidInput("arrays are nested too deeply", [Issue(location, f"rank above {MAX_RANK}")])
+        raise ArrayError("arrays are nested too deeply", location, f"rank above {MAX_RANK}")
     leaves = _flatten(value, shape)
     kinds = set(map(type, leaves)) if leaves is not None else {list}
     if not kinds <= _NUMBER_TYPES:
-        issue = _first_problem(value, location, shape) or Issue(location, "expected a rectangular array of numbers")
-        raise InvalidInput("arrays must be rectangular nested lists of numbers", [issue])
+        where, reason = _first_problem(value, location, shape) or (location, "expected a rectangular array of numbers")
+        raise ArrayError("arrays must be rectangular nested lists of numbers", where, reason)
     if float in kinds or not leaves:  # an empty array is float64, as NumPy makes it
         return np.array(leaves, dtype=np.float64).reshape(shape)
     try:
@@ -105,27 +104,27 @@ def _leading_shape(value: list[Any]) -> list[int]:
     return shape
 
 
-def _first_problem(value: Any, location: Location, shape: list[int]) -> Issue | None:
+def _first_problem(value: Any, location: Location, shape: list[int]) -> tuple[Location, str] | None:
     """Walk the nested lists to find the first non-number or ragged list (error path only).
 
     The walk never goes deeper than ``shape``, so its recursion is bounded by ``MAX_RANK``.
     """
 
-    def walk(node: Any, path: Location, depth: int) -> Issue | None:
+    def walk(node: Any, path: Location, depth: int) -> tuple[Location, str] | None:
         if depth < len(shape):
             if not isinstance(node, list):
-                return Issue(path, f"ragged array: expected a list of length {shape[depth]}, got {_json_type(node)}")
+                return path, f"ragged array: expected a list of length {shape[depth]}, got {_json_type(node)}"
             if len(node) != shape[depth]:
-                return Issue(path, f"ragged array: this list has length {len(node)}, its siblings {shape[depth]}")
+                return path, f"ragged array: this list has length {len(node)}, its siblings {shape[depth]}"
             for i, child in enumerate(node):
                 issue = walk(child, (*path, i), depth + 1)
                 if issue is not None:
                     return issue
             return None
         if isinstance(node, list):
-            return Issue(path, "ragged array: a list where its siblings hold numbers")
+            return path, "ragged array: a list where its siblings hold numbers"
         if isinstance(node, bool) or not isinstance(node, (int, float)):
-            return Issue(path, f"expected a number, got {_json_type(node)}")
+            return path, f"expected a number, got {_json_type(node)}"
         return None
 
     return walk(value, location, 0)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ..engine.errors import InvalidInput
+from .errors import ArrayError, DecodeError
 from .json_codec import MalformedJSON, as_output, decode_json, to_array
 
 #: Wire datatypes this service takes and gives, as little-endian NumPy dtypes.
@@ -34,7 +34,7 @@ DATATYPE_OF: Mapping[np.dtype, str] = {np.dtype(np.float64): "FP64", np.dtype(np
 _BYTE_COUNT = re.compile(r"[0-9]{1,18}")  # str.isdigit() would also take "²", which int() refuses
 
 
-class ProtocolError(ValueError):
+class ProtocolError(DecodeError):
     """A request the protocol answers with 400 ``{"error": message}``."""
 
 
@@ -178,9 +178,8 @@ def _json_data(data: Any, where: str, datatype: str, shape: list[int]) -> np.nda
         data = [data]
     try:
         array = to_array(data, ("data",)) if data else np.zeros(0)
-    except InvalidInput as error:
-        issue = error.issues[0]
-        raise ProtocolError(f"{where}: {issue.detail} at data{list(issue.location[1:])}") from None
+    except ArrayError as error:
+        raise ProtocolError(f"{where}: {error.reason} at data{list(error.location[1:])}") from None
     if array.size != math.prod(shape):
         raise ProtocolError(f"{where}: data has {array.size} elements but shape {shape} needs {math.prod(shape)}")
     dtype = DATATYPES[datatype]

@@ -12,8 +12,8 @@ This path is only ever an optimisation of the general one (``decode_json`` then
 values to the bit, the same dtype, the same other fields) or declines with ``None``, and
 the caller takes the general path, which owns every error message. It declines on
 anything it does not vouch for: invalid JSON, a byte order mark, numbers outside float64 or uint64, a top
-level that is not an object, a repeated key, a field that is not a rectangular array of
-numbers, or a ``[`` anywhere it cannot account for.
+level that is not an object, a repeated key, a key holding a NUL character, a field that is
+not a rectangular array of numbers, or a ``[`` anywhere it cannot account for.
 """
 
 from __future__ import annotations
@@ -50,8 +50,14 @@ def decode_with_arrays(body: bytes | bytearray | memoryview, array_fields: froze
         return None
     if not isinstance(document, simdjson.Object):
         return None
-    keys = list(document.keys())
+    try:
+        keys = list(document.keys())
+    except UnicodeError:  # a key simdjson takes but Python cannot hold (a lone surrogate escape)
+        return None
     if len(set(keys)) != len(keys):  # orjson keeps the last of repeated keys; let it decide
+        return None
+    if any("\x00" in key for key in keys):
+        # simdjson looks a key up as a C string: "a\u0000b" would find the value of "a".
         return None
     decoded: dict[str, Any] = {}
     value: Any = None

@@ -1,11 +1,13 @@
-"""Liveness and readiness probes."""
+"""Liveness, readiness and the metrics."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from ..metrics import exposition
+from . import Routes
 
 
 async def livez() -> dict[str, str]:
@@ -15,7 +17,7 @@ async def livez() -> dict[str, str]:
 def is_ready(request: Request) -> bool:
     """Started, and not draining: the answer of /readyz and /v2/health/ready."""
     state = request.app.state
-    return bool(getattr(state, "ready", False)) and not state.admission.draining
+    return bool(getattr(state, "ready", False)) and not state.service.admission.draining
 
 
 async def readyz(request: Request) -> JSONResponse:
@@ -29,24 +31,30 @@ async def metrics() -> Response:
     return Response(content, media_type=media_type)
 
 
-def add_routes(router: APIRouter) -> None:
-    router.add_api_route("/livez", livez, methods=["GET"], tags=["health"], summary="Liveness: the process is up")
-    router.add_api_route(
-        "/readyz",
-        readyz,
-        methods=["GET"],
-        tags=["health"],
-        summary="Readiness: accepting work (503 while starting or draining)",
-        responses={
-            503: {"description": "starting or draining", "headers": {"Retry-After": {"schema": {"type": "integer"}}}}
-        },
-    )
-    router.add_api_route(
-        "/metrics",
-        metrics,
-        methods=["GET"],
-        tags=["health"],
-        summary="Prometheus metrics (text format)",
-        response_class=Response,
-        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "the metrics"}},
-    )
+def routes() -> Routes:
+    served: list[APIRoute] = [
+        APIRoute("/livez", livez, methods=["GET"], tags=["health"], summary="Liveness: the process is up"),
+        APIRoute(
+            "/readyz",
+            readyz,
+            methods=["GET"],
+            tags=["health"],
+            summary="Readiness: accepting work (503 while starting or draining)",
+            responses={
+                503: {
+                    "description": "starting or draining",
+                    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                }
+            },
+        ),
+        APIRoute(
+            "/metrics",
+            metrics,
+            methods=["GET"],
+            tags=["health"],
+            summary="Prometheus metrics (text format)",
+            response_class=Response,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "the metrics"}},
+        ),
+    ]
+    return Routes(served=list(served), documented=list(served))

@@ -7,9 +7,7 @@ from ..spec import InputSpec, ParamSpec
 TARGETS = InputSpec("y_true", "targets, of y_pred's shape")
 PROBABILITY_TARGETS = InputSpec("y_true", "target probabilities in [0, 1], of y_pred's shape")
 SIGNED_LABELS = InputSpec("y_true", "labels: -1/1, or 0/1 (mapped to -1/1), of y_pred's shape")
-CLASS_INDICES = InputSpec(
-    "y_true", "class indices in [0, C), of y_pred's shape without the class axis", integer=True, rank=1
-)
+CLASS_INDICES = InputSpec("y_true", "class indices in [0, C), of y_pred's shape without the class axis", integer=True)
 PREDICTIONS = InputSpec("y_pred", "predictions", differentiable=True)
 BINARY_SCORES = InputSpec("y_pred", "logits, or probabilities in [0, 1] when from_logits is false", differentiable=True)
 CLASS_SCORES = InputSpec(

@@ -6,8 +6,8 @@ from ..losses import embedding
 from ..shapes import Elementwise, PairsWithLabels
 from ..spec import InputSpec, LossSpec, ParamSpec
 
-PAIR_LABELS = InputSpec("y_true", "one label per pair: 1 (similar) or -1 (dissimilar), shape (N,)", rank=1)
-RANKING_LABELS = InputSpec("y_true", "1 where x1 should rank higher, -1 where x2 should, of x1's shape", rank=1)
+PAIR_LABELS = InputSpec("y_true", "one label per pair: 1 (similar) or -1 (dissimilar), shape (N,)")
+RANKING_LABELS = InputSpec("y_true", "1 where x1 should rank higher, -1 where x2 should, of x1's shape")
 HINGE_LABELS = InputSpec("y_true", "labels 1 or -1, of y_pred's shape")
 VECTORS = "a batch of vectors (N, D)"
 
@@ -37,8 +37,8 @@ SPECS: tuple[LossSpec, ...] = (
         summary="Margin ranking loss max(0, -y (x1 - x2) + margin) for pairs of scores and labels -1/1.",
         fn=embedding.margin_ranking,
         inputs=(
-            InputSpec("x1", "the first scores of the pairs", differentiable=True, rank=1),
-            InputSpec("x2", "the second scores of the pairs, of x1's shape", differentiable=True, rank=1),
+            InputSpec("x1", "the first scores of the pairs", differentiable=True),
+            InputSpec("x2", "the second scores of the pairs, of x1's shape", differentiable=True),
             RANKING_LABELS,
         ),
         shape_rule=Elementwise(names=("y_true", "x2", "x1")),

@@ -6,10 +6,8 @@ from ..losses import segmentation
 from ..shapes import PerExample
 from ..spec import InputSpec, LossSpec, ParamSpec
 
-MASKS = InputSpec("y_true", "target masks in [0, 1], (N, ...) of rank >= 2, of y_pred's shape", rank=4)
-PREDICTED_MASKS = InputSpec(
-    "y_pred", "predicted masks (probabilities in [0, 1]), (N, ...)", differentiable=True, rank=4
-)
+MASKS = InputSpec("y_true", "target masks in [0, 1], (N, ...) of rank >= 2, of y_pred's shape")
+PREDICTED_MASKS = InputSpec("y_pred", "predicted masks (probabilities in [0, 1]), (N, ...)", differentiable=True)
 SMOOTHING = ParamSpec("eps", "number", "added to the denominator: keeps the ratio defined for empty masks", gt=0)
 
 SPECS: tuple[LossSpec, ...] = (

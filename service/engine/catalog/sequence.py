@@ -18,17 +18,15 @@ SPECS: tuple[LossSpec, ...] = (
                 "log-probabilities (T, N, C), time first, blank included (e.g. log_softmax outputs; each frame is "
                 "renormalised with log_softmax, the identity for log-probabilities)",
                 differentiable=True,
-                rank=3,
             ),
             InputSpec(
                 "targets",
                 "target class indices (N, S), padded: only the first target_lengths[n] entries of row n count, each "
                 "in [0, C) and not the blank; S >= 1",
                 integer=True,
-                rank=2,
             ),
-            InputSpec("input_lengths", "frames per sequence (N,), each in [0, T]", integer=True, rank=1),
-            InputSpec("target_lengths", "target length per sequence (N,), each in [0, S]", integer=True, rank=1),
+            InputSpec("input_lengths", "frames per sequence (N,), each in [0, T]", integer=True),
+            InputSpec("target_lengths", "target length per sequence (N,), each in [0, S]", integer=True),
         ),
         shape_rule=sequence.CtcShapes(),
         params=(

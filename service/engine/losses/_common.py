@@ -37,6 +37,6 @@ def per_class(
     if weights.shape != (n_classes,):
         raise InvalidInput(
             f"{name} must have one entry per class",
-            [Issue(("params", name), f"expected {n_classes} numbers (the size of the last axis), got {weights.size}")],
+            [Issue((name,), f"expected {n_classes} numbers (the size of the last axis), got {weights.size}", "param")],
         )
     return weights

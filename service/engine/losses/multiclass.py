@@ -7,7 +7,7 @@ from typing import cast
 
 import numpy as np
 
-from ..errors import InvalidInput, Issue
+from ..errors import Issue, NonFiniteResult
 from ..spec import Array, Unreduced
 from ..stable import log_softmax
 from ..validate import require, require_class_indices, require_probabilities
@@ -334,7 +334,7 @@ def generalized_crossentropy(y_true: Array, y_pred: Array, *, q: float = 0.5) ->
             first = np.unravel_index(int(np.flatnonzero(infinite)[0]), infinite.shape)
             where: tuple[str | int, ...] = ("y_pred", *(int(i) for i in first), int(y_true[first]))
             detail = f"the gradient -p^(q - 1) overflows at this target probability (q = {q}): it is infinite at p = 0"
-            raise InvalidInput("the result of generalized_crossentropy is not finite", [Issue(where, detail)])
+            raise NonFiniteResult("the result of generalized_crossentropy is not finite", [Issue(where, detail)])
         d_pred = np.zeros(y_pred.shape, dtype=y_pred.dtype)
         np.put_along_axis(d_pred, target, (g * d_p_t)[..., None], axis=-1)
         return {"y_pred": d_pred}

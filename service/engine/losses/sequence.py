@@ -146,7 +146,7 @@ def ctc(
     if blank >= n_classes:
         raise InvalidInput(
             "blank is not a class of log_probs",
-            [Issue(("params", "blank"), f"blank must be a class index in [0, {n_classes - 1}] (C = {n_classes})")],
+            [Issue(("blank",), f"blank must be a class index in [0, {n_classes - 1}] (C = {n_classes})", "param")],
         )
     require("input_lengths", (input_lengths >= 0) & (input_lengths <= n_frames), input_lengths, f"in [0, {n_frames}]")
     require(

@@ -1,0 +1,41 @@
+"""What the server is willing to take on: the one count of computations in flight, shared by every protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .pipeline import Refused
+
+
+@dataclass
+class Admission:
+    """Computations in flight per worker, bounded; none while draining.
+
+    The HTTP middleware and the gRPC server both admit through it, so the bound holds across
+    protocols; ``/readyz`` and the gRPC health service read ``draining``.
+    """
+
+    max_concurrency: int
+    retry_after_seconds: int
+    in_flight: int = 0
+    draining: bool = False
+    admitted: int = 0  # every request admitted so far: tells whether others arrived meanwhile
+
+    def admit(self) -> None:
+        """Take a slot, or raise ``Refused`` (503 with a retry delay) while draining or when every slot is taken."""
+        if self.draining:
+            raise Refused(
+                503, "draining", "the server is shutting down; retry on another instance", self.retry_after_seconds
+            )
+        if self.in_flight >= self.max_concurrency:
+            raise Refused(
+                503,
+                "overloaded",
+                f"the server is computing {self.in_flight} requests, its limit; retry shortly",
+                self.retry_after_seconds,
+            )
+        self.in_flight += 1
+        self.admitted += 1
+
+    def release(self) -> None:
+        self.in_flight -= 1
