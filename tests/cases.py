@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from . import cases_margin, cases_multiclass, cases_regression, cases_seed, cases_sequence
+from . import cases_margin, cases_multiclass, cases_seed, cases_sequence
 from .casekit import Case, resolve_params
 
 CASES: list[Case] = [
     *cases_seed.CASES,
-    *cases_regression.CASES,
     *cases_margin.CASES,
     *cases_multiclass.CASES,
     *cases_sequence.CASES,

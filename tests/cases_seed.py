@@ -18,7 +18,6 @@ from .casekit import (
     kl_log_target,
     kl_probabilities,
     one_hot_logits,
-    regression,
     signed_hinge,
     signed_perceptron,
     torch_reduce,
@@ -120,7 +119,6 @@ def torch_hinge(torch: Any, t: T, p: T, reduction: str) -> Any:
 KL_REDUCTIONS = ("none", "mean", "sum", "batchmean")
 
 CASES: list[Case] = [
-    Case("mse", regression, torch_reference=torch_mse),
     Case("binary_crossentropy", binary_logits, {"from_logits": True}, torch_reference=torch_bce_logits),
     Case(
         "binary_crossentropy",

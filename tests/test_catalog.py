@@ -78,10 +78,11 @@ def test_the_served_catalog_is_exactly_the_contract() -> None:
 def test_each_entry_is_complete(name: str) -> None:
     spec = CATALOG[name]
     assert spec.summary and spec.reference and spec.family
+    assert spec.formula.startswith(r"\ell = "), "the formula is LaTeX for one unreduced value"
     assert spec.differentiable, "every loss has a gradient"
     doc = inspect.getdoc(spec.fn) or ""
-    assert len(doc) > 200, f"{spec.fn.__name__} needs a docstring: formula, shapes, gradient, reference"
-    assert "Shapes" in doc or "shape" in doc
+    assert "Shapes" in doc or "shape" in doc, f"{name}'s docstring gives the shapes"
+    assert "radient" in doc or "dl/d" in doc, f"{name}'s docstring gives the gradient"
     assert set(spec.defaults) == {p.name for p in spec.params}
     with TestClient(create_app()) as client:
         entry = client.get(f"/losses/{name}").json()

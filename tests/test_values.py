@@ -34,14 +34,6 @@ def grad(name: str, params: dict | None = None, reduction: str = "sum", **inputs
 # Hand-worked small cases.
 
 
-def test_mse_by_hand() -> None:
-    # (0.5 - 0)^2 = 0.25, (1 - 1)^2 = 0, (1 - 1)^2 = 0, (0 - 0)^2 = 0
-    y_true, y_pred = [[0.0, 1.0], [1.0, 0.0]], [[0.5, 1.0], [1.0, 0.0]]
-    assert values("mse", reduction="mean", y_true=y_true, y_pred=y_pred) == 0.0625
-    assert values("mse", reduction="sum", y_true=y_true, y_pred=y_pred) == 0.25
-    np.testing.assert_array_equal(grad("mse", reduction="mean", y_true=y_true, y_pred=y_pred), [[0.25, 0], [0, 0]])
-
-
 def test_binary_crossentropy_logits_by_hand() -> None:
     # x = 0: log 2 for either label; x = 2, y = 1: log(1 + e^-2); x = -1, y = 0: log(1 + e^-1)
     v = values(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
 
 from .errors import InvalidInput, Issue, NonFiniteResult
 from .reduction import expand_sample_weight, reduce
-from .spec import Array, Grads, LossSpec, Reduction
+from .spec import Array, Grads, LossSpec, Reduction, Unreduced
 from .validate import issues_where, require
 
 DType = Literal["float64", "float32"]
@@ -75,9 +75,11 @@ def compute(
 
     kwargs = {**spec.defaults, **(params or {})}
     with np.errstate(all="ignore"):  # overflow and 0/0 are caught below as non-finite results
-        unreduced = spec.fn(**arrays, **kwargs)
+        unreduced = _in_dtype(spec.fn(**arrays, **kwargs), real)
         loss, cotangent = reduce(unreduced, weight, reduction)
-        grads = unreduced.vjp(cotangent) if return_grad else None
+        grads = None
+        if return_grad:  # the gradients in the computation's dtype too, whatever a loss's arithmetic made
+            grads = {name: g.astype(real, copy=False) for name, g in unreduced.vjp(cotangent).items()}
     _require_finite(spec, loss, grads, unreduced.values, arrays)
     return Result(
         name=spec.name,
@@ -86,6 +88,13 @@ def compute(
         loss=loss if reduction == "none" else float(loss),
         grads=grads,
     )
+
+
+def _in_dtype(unreduced: Unreduced, dtype: np.dtype) -> Unreduced:
+    """The loss's values in the computation's dtype (the one place that keeps it; losses need not)."""
+    if unreduced.values.dtype == dtype:
+        return unreduced
+    return replace(unreduced, values=unreduced.values.astype(dtype))
 
 
 def _as_real(name: str, raw: Array, dtype: np.dtype) -> Array:

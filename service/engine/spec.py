@@ -1,8 +1,9 @@
-"""What the engine knows about a loss: its inputs, parameters, shapes and reference.
+"""What the engine knows about a loss: its inputs, parameters, shapes, formula and reference.
 
-A loss is a pure function ``fn(**inputs, **params) -> Unreduced``. Its parameters'
-defaults live in the function signature (the one source of truth); ``ParamSpec`` adds
-the type and bounds that front ends validate and publish.
+A loss is a pure function ``fn(**inputs, **params) -> Unreduced``, declared where its maths
+is with its family's ``@family.loss(...)`` decorator, which makes its ``LossSpec``. Its
+parameters' defaults live in the function signature (the one source of truth); ``ParamSpec``
+adds the type and bounds that front ends validate and publish.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class LossSpec:
     inputs: tuple[InputSpec, ...]
     shape_rule: ShapeRule
     reference: str
+    formula: str  # LaTeX, of one unreduced value
     params: tuple[ParamSpec, ...] = ()
     reductions: tuple[Reduction, ...] = ("mean", "sum", "none")
     default_reduction: Reduction = "mean"
@@ -98,3 +100,56 @@ class LossSpec:
     @property
     def differentiable(self) -> tuple[str, ...]:
         return tuple(i.name for i in self.inputs if i.differentiable)
+
+
+Loss = Callable[..., Unreduced]
+
+
+@dataclass
+class Family:
+    """A family of losses and what its members share unless they say otherwise.
+
+    ``@family.loss(summary=..., reference=..., formula=...)`` above a loss function declares it:
+    the spec is made there, from the family's defaults and the decorator's arguments, and the
+    registry (``service.engine.registry``) lists every family's losses in declaration order.
+    """
+
+    name: str
+    inputs: tuple[InputSpec, ...] = ()
+    shape_rule: ShapeRule | None = None
+    specs: list[LossSpec] = field(default_factory=list)
+
+    def loss(
+        self,
+        *,
+        summary: str,
+        reference: str,
+        formula: str,
+        inputs: tuple[InputSpec, ...] | None = None,
+        shape_rule: ShapeRule | None = None,
+        params: tuple[ParamSpec, ...] = (),
+        reductions: tuple[Reduction, ...] = ("mean", "sum", "none"),
+        default_reduction: Reduction = "mean",
+    ) -> Callable[[Loss], Loss]:
+        def declare(fn: Loss) -> Loss:
+            rule = shape_rule or self.shape_rule
+            if rule is None:
+                raise TypeError(f"{fn.__name__}: family {self.name} has no default shape rule: give one")
+            self.specs.append(
+                LossSpec(
+                    name=fn.__name__,
+                    family=self.name,
+                    summary=summary,
+                    fn=fn,
+                    inputs=inputs or self.inputs,
+                    shape_rule=rule,
+                    reference=reference,
+                    formula=formula,
+                    params=params,
+                    reductions=reductions,
+                    default_reduction=default_reduction,
+                )
+            )
+            return fn
+
+        return declare

@@ -4,12 +4,48 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import Array, Unreduced
+from ..shapes import Elementwise, PerSample
+from ..spec import Array, Family, InputSpec, ParamSpec, Unreduced
 from ..stable import logistic, sigmoid, softplus
 from ..validate import require, require_probabilities, signed_labels
-from ._common import clip_probabilities, per_class, smooth_binary_labels
+from ._common import (
+    ALPHA,
+    BINARY_SCORES,
+    CLASS_WEIGHT,
+    EPS,
+    FROM_LOGITS,
+    GAMMA,
+    LABEL_SMOOTHING,
+    PREDICTIONS,
+    PROBABILITY_TARGETS,
+    SIGNED_LABELS,
+    clip_probabilities,
+    per_class,
+    smooth_binary_labels,
+)
+
+family = Family("binary", inputs=(SIGNED_LABELS, PREDICTIONS), shape_rule=Elementwise())
 
 
+@family.loss(
+    summary="Binary cross-entropy on logits or probabilities, with label smoothing and a positive-class weight.",
+    reference="logits: torch.nn.functional.binary_cross_entropy_with_logits; "
+    "probabilities: keras.losses.binary_crossentropy, elementwise",
+    formula=r"\ell = -\left[ w_{+} \, y \log p + (1 - y) \log(1 - p) \right], \quad p = \sigma(\hat{y}) \ \text{or} \ "
+    r"\operatorname{clip}(\hat{y}, \epsilon, 1 - \epsilon)",
+    inputs=(PROBABILITY_TARGETS, BINARY_SCORES),
+    params=(
+        FROM_LOGITS,
+        LABEL_SMOOTHING,
+        ParamSpec(
+            "pos_weight",
+            "number_or_weights",
+            "weight of positive examples: one number, or one per class (length C, the last axis)",
+            nullable=True,
+        ),
+        EPS,
+    ),
+)
 def binary_crossentropy(
     y_true: Array,
     y_pred: Array,
@@ -57,6 +93,20 @@ def binary_crossentropy(
     return Unreduced(values, lambda g: {"y_pred": np.where(unclipped, g * dq, 0)})
 
 
+@family.loss(
+    summary="Focal loss for binary and multi-label targets: cross-entropy down-weighted on easy examples.",
+    reference="logits: torchvision.ops.sigmoid_focal_loss; "
+    "probabilities: keras.losses.binary_focal_crossentropy with class balancing",
+    formula=r"\ell = -\alpha_t (1 - p_t)^{\gamma} \log p_t, \quad p_t = y \, p + (1 - y)(1 - p)",
+    inputs=(PROBABILITY_TARGETS, BINARY_SCORES),
+    params=(
+        ALPHA,
+        GAMMA,
+        ParamSpec("from_logits", "boolean", "y_pred holds logits (true) or probabilities (false)"),
+        LABEL_SMOOTHING,
+        EPS,
+    ),
+)
 def binary_focal(
     y_true: Array,
     y_pred: Array,
@@ -132,6 +182,11 @@ def binary_focal(
     return Unreduced(alpha_t * ce * focal, lambda g: {"y_pred": g * dp})
 
 
+@family.loss(
+    summary="Hinge loss max(1 - y f, 0) for labels -1/1 (or 0/1).",
+    reference="keras.losses.hinge, elementwise",
+    formula=r"\ell = \max(0, 1 - y \, \hat{y})",
+)
 def hinge(y_true: Array, y_pred: Array) -> Unreduced:
     """Hinge loss, elementwise: ``l = max(1 - y f, 0)`` with labels ``y`` in {-1, 1}.
 
@@ -140,7 +195,6 @@ def hinge(y_true: Array, y_pred: Array) -> Unreduced:
     autograd gives for ``clamp_min``), else 0.
 
     Shapes: ``y_true``, ``y_pred``: ``(N, ...)``; ``l``: the same.
-    Reference: ``keras.losses.hinge`` without its mean over the last axis.
     """
     y = signed_labels("y_true", y_true)
     margin = 1 - y * y_pred
@@ -148,6 +202,11 @@ def hinge(y_true: Array, y_pred: Array) -> Unreduced:
     return Unreduced(np.maximum(margin, 0), lambda g: {"y_pred": np.where(active, -y * g, 0)})
 
 
+@family.loss(
+    summary="Perceptron loss max(0, -y f) for labels -1/1 (or 0/1).",
+    reference="optax.losses.perceptron_loss",
+    formula=r"\ell = \max(0, -y \, \hat{y})",
+)
 def perceptron(y_true: Array, y_pred: Array) -> Unreduced:
     """Perceptron loss, elementwise: ``l = max(0, -y f)`` with labels ``y`` in {-1, 1} (or 0/1).
 
@@ -155,7 +214,6 @@ def perceptron(y_true: Array, y_pred: Array) -> Unreduced:
     autograd gives for ``clamp_min``), else 0. (optax's ``jnp.maximum`` would pass half there.)
 
     Shapes: ``y_true``, ``y_pred``: ``(N, ...)``; ``l``: the same.
-    Reference: ``optax.losses.perceptron_loss``.
     """
     y = signed_labels("y_true", y_true)
     margin = -y * y_pred
@@ -163,6 +221,11 @@ def perceptron(y_true: Array, y_pred: Array) -> Unreduced:
     return Unreduced(np.maximum(margin, 0), lambda g: {"y_pred": np.where(active, -y * g, 0)})
 
 
+@family.loss(
+    summary="Squared hinge loss max(1 - y f, 0)^2 for labels -1/1 (or 0/1).",
+    reference="keras.losses.squared_hinge, elementwise",
+    formula=r"\ell = \max(0, 1 - y \, \hat{y})^2",
+)
 def squared_hinge(y_true: Array, y_pred: Array) -> Unreduced:
     """Squared hinge loss, elementwise: ``l = max(1 - y f, 0)^2`` with labels ``y`` in {-1, 1}.
 
@@ -170,7 +233,6 @@ def squared_hinge(y_true: Array, y_pred: Array) -> Unreduced:
     and -1 is refused). Gradient: ``dl/df = -2 y max(1 - y f, 0)``, continuous, so the kink
     at ``y f = 1`` needs no convention (it is 0 there). ``f`` so large that ``(1 - y f)^2``
     overflows gives a non-finite result (a 422): the true value is not representable.
-    Reference: ``keras.losses.squared_hinge`` without its mean over the last axis.
 
     Shapes: ``y_true``, ``y_pred``: ``(N, ...)``; ``l``: the same.
     """
@@ -184,6 +246,15 @@ def _require_signed(name: str, y: Array) -> None:
     require(name, (y == 1) | (y == -1), y, "a label in {-1, 1}")
 
 
+@family.loss(
+    summary="Soft-margin (logistic) loss log(1 + exp(-y x)) for labels -1/1.",
+    reference="torch.nn.functional.soft_margin_loss",
+    formula=r"\ell = \log\left(1 + e^{-y \, \hat{y}}\right)",
+    inputs=(
+        InputSpec("y_true", "labels -1 or 1, of y_pred's shape"),
+        InputSpec("y_pred", "scores", differentiable=True),
+    ),
+)
 def soft_margin(y_true: Array, y_pred: Array) -> Unreduced:
     """Soft-margin (logistic) loss, elementwise: ``l = log(1 + exp(-y x))``, labels ``y`` in {-1, 1}.
 
@@ -202,6 +273,18 @@ def soft_margin(y_true: Array, y_pred: Array) -> Unreduced:
     return Unreduced(softplus(z), lambda g: {"y_pred": g * dx})
 
 
+@family.loss(
+    summary="Multi-label logistic loss: the per-class binary cross-entropy on logits, averaged over the classes.",
+    reference="torch.nn.functional.multilabel_soft_margin_loss",
+    formula=r"\ell = -\frac{1}{C} \sum_{c} w_c \left[ y_c \log \sigma(\hat{y}_c) + (1 - y_c) \log \sigma(-\hat{y}_c) "
+    r"\right]",
+    inputs=(
+        InputSpec("y_true", "labels 0 or 1, one per class, of y_pred's shape"),
+        InputSpec("y_pred", "logits with the class axis last", differentiable=True),
+    ),
+    shape_rule=PerSample(),
+    params=(CLASS_WEIGHT,),
+)
 def multilabel_soft_margin(y_true: Array, y_pred: Array, *, class_weight: list[float] | None = None) -> Unreduced:
     """Multi-label soft-margin loss, per sample:
     ``l = -(1/C) sum_c w_c [y_c log sigmoid(x_c) + (1 - y_c) log sigmoid(-x_c)]``.
@@ -229,6 +312,20 @@ def multilabel_soft_margin(y_true: Array, y_pred: Array, *, class_weight: list[f
     return Unreduced(values, lambda g: {"y_pred": g[..., None] * dx / n_classes})
 
 
+@family.loss(
+    summary="Multi-label hinge loss: every target class must beat every non-target class by a margin of 1.",
+    reference="torch.nn.functional.multilabel_margin_loss",
+    formula=r"\ell = \frac{1}{C} \sum_{j \in T} \sum_{i \notin T} \max\left(0, 1 - (\hat{y}_j - \hat{y}_i)\right)",
+    inputs=(
+        InputSpec(
+            "y_true",
+            "per sample, the target class indices in [0, C) followed by -1 padding, of y_pred's shape",
+            integer=True,
+        ),
+        InputSpec("y_pred", "scores with the class axis last", differentiable=True),
+    ),
+    shape_rule=PerSample(),
+)
 def multilabel_margin(y_true: Array, y_pred: Array) -> Unreduced:
     """Multi-label margin loss, per sample:
     ``l = (1/C) sum_{j listed} sum_{i not a target} max(0, 1 - (x[y_j] - x[i]))``.
@@ -265,8 +362,8 @@ def multilabel_margin(y_true: Array, y_pred: Array) -> Unreduced:
     is_target = marks[..., :n]
 
     # Thresholds a_j (+inf where unlisted: nothing exceeds them) and the non-targets (-inf for targets).
-    a = np.where(listed, np.take_along_axis(x, target, axis=-1) - 1, np.inf).astype(x.dtype)
-    others = np.where(is_target, -np.inf, x).astype(x.dtype)
+    a = np.where(listed, np.take_along_axis(x, target, axis=-1) - 1, np.inf)
+    others = np.where(is_target, -np.inf, x)
     order = np.argsort(others, axis=-1, kind="stable")
     xs = np.take_along_axis(others, order, axis=-1)
 

@@ -4,11 +4,35 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import Array, Unreduced
+from ..shapes import Elementwise
+from ..spec import Array, Family, InputSpec, ParamSpec, Unreduced
 from ..stable import xlogy
 from ..validate import require_probabilities
 
+family = Family("distribution", shape_rule=Elementwise())
 
+
+@family.loss(
+    summary="Kullback-Leibler divergence KL(y_true || y_pred), on probabilities or log-probabilities.",
+    reference="log_input=true: torch.nn.functional.kl_div; "
+    "both probabilities: keras.losses.kl_divergence (= torch batchmean on the log of the clipped input)",
+    formula=r"\ell = y \left( \log y - \log \hat{y} \right)",
+    inputs=(
+        InputSpec("y_true", "target distribution: probabilities, or log-probabilities when log_target"),
+        InputSpec(
+            "y_pred",
+            "predicted distribution: probabilities, or log-probabilities when log_input",
+            differentiable=True,
+        ),
+    ),
+    params=(
+        ParamSpec("log_input", "boolean", "y_pred holds log-probabilities"),
+        ParamSpec("log_target", "boolean", "y_true holds log-probabilities"),
+        ParamSpec("eps", "number", "probabilities are clipped to [eps, 1]", gt=0, lt=1),
+    ),
+    reductions=("batchmean", "mean", "sum", "none"),
+    default_reduction="batchmean",
+)
 def kl_divergence(
     y_true: Array,
     y_pred: Array,

@@ -14,8 +14,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InvalidInput, Issue
-from ..spec import Array, Unreduced
+from ..shapes import Elementwise, PairsWithLabels
+from ..spec import Array, Family, InputSpec, ParamSpec, Unreduced
 from ..validate import require
+
+PAIR_LABELS = InputSpec("y_true", "one label per pair: 1 (similar) or -1 (dissimilar), shape (N,)")
+
+RANKING_LABELS = InputSpec("y_true", "1 where x1 should rank higher, -1 where x2 should, of x1's shape")
+
+HINGE_LABELS = InputSpec("y_true", "labels 1 or -1, of y_pred's shape")
+
+VECTORS = "a batch of vectors (N, D)"
+
+
+def _margin(description: str, gt: float | None = None) -> ParamSpec:
+    return ParamSpec("margin", "number", description, gt=gt)
+
+
+family = Family("embedding", shape_rule=PairsWithLabels())
 
 #: PyTorch's ``EPSILON`` in ``cosine_embedding_loss`` (``constexpr float EPSILON = 1e-12`` in
 #: ATen's Loss.cpp): the float32 nearest to 1e-12, added as that value in double too.
@@ -33,6 +49,17 @@ def _power_of_two_scale(x: Array) -> Array:
     return np.maximum(exponent, 0)
 
 
+@family.loss(
+    summary="Cosine embedding loss: 1 - cos for similar pairs, max(0, cos - margin) for dissimilar ones.",
+    reference="torch.nn.functional.cosine_embedding_loss",
+    formula=r"\ell = \begin{cases} 1 - \cos(x_1, x_2) & y = 1 \\ \max(0, \cos(x_1, x_2) - m) & y = -1 \end{cases}",
+    inputs=(
+        InputSpec("x1", f"the first vectors of the pairs: {VECTORS}", differentiable=True),
+        InputSpec("x2", f"the second vectors of the pairs: {VECTORS}, x1's shape", differentiable=True),
+        PAIR_LABELS,
+    ),
+    params=(_margin("dissimilar pairs are penalised when their cosine exceeds it (meaningful in [-1, 1])"),),
+)
 def cosine_embedding(x1: Array, x2: Array, y_true: Array, *, margin: float = 0.0) -> Unreduced:
     """Cosine embedding loss, per pair: ``1 - cos`` where ``y = 1``, ``max(0, cos - margin)`` where ``y = -1``.
 
@@ -62,7 +89,7 @@ def cosine_embedding(x1: Array, x2: Array, y_true: Array, *, margin: float = 0.0
     positive = y_true == 1
     hinge = cos - margin
     values = np.where(positive, 1 - cos, np.maximum(hinge, 0))
-    dcos = np.where(positive, -1, np.where(hinge >= 0, 1, 0)).astype(x1.dtype)
+    dcos = np.where(positive, -1, np.where(hinge >= 0, 1, 0))
 
     def vjp(g: Array) -> dict[str, Array]:
         k = (g * dcos)[:, None]
@@ -73,6 +100,18 @@ def cosine_embedding(x1: Array, x2: Array, y_true: Array, *, margin: float = 0.0
     return Unreduced(values, vjp)
 
 
+@family.loss(
+    summary="Margin ranking loss max(0, -y (x1 - x2) + margin) for pairs of scores and labels -1/1.",
+    reference="torch.nn.functional.margin_ranking_loss",
+    formula=r"\ell = \max\left(0, -y (x_1 - x_2) + m\right)",
+    inputs=(
+        InputSpec("x1", "the first scores of the pairs", differentiable=True),
+        InputSpec("x2", "the second scores of the pairs, of x1's shape", differentiable=True),
+        RANKING_LABELS,
+    ),
+    shape_rule=Elementwise(names=("y_true", "x2", "x1")),
+    params=(_margin("the score difference the better-ranked item must reach"),),
+)
 def margin_ranking(x1: Array, x2: Array, y_true: Array, *, margin: float = 0.0) -> Unreduced:
     """Margin ranking loss, elementwise: ``l = max(0, -y (x1 - x2) + margin)``, ``y`` in {-1, 1}.
 
@@ -94,6 +133,14 @@ def margin_ranking(x1: Array, x2: Array, y_true: Array, *, margin: float = 0.0) 
     return Unreduced(np.maximum(z, 0), vjp)
 
 
+@family.loss(
+    summary="Hinge embedding loss: x for similar pairs (y = 1), max(0, margin - x) for dissimilar ones (y = -1).",
+    reference="torch.nn.functional.hinge_embedding_loss",
+    formula=r"\ell = \begin{cases} \hat{y} & y = 1 \\ \max(0, m - \hat{y}) & y = -1 \end{cases}",
+    inputs=(HINGE_LABELS, InputSpec("y_pred", "scores, typically distances", differentiable=True)),
+    shape_rule=Elementwise(),
+    params=(_margin("dissimilar pairs are penalised when their score is below it"),),
+)
 def hinge_embedding(y_true: Array, y_pred: Array, *, margin: float = 1.0) -> Unreduced:
     """Hinge embedding loss, elementwise: ``l = x`` where ``y = 1``, ``max(0, margin - x)`` where ``y = -1``.
 
@@ -107,7 +154,7 @@ def hinge_embedding(y_true: Array, y_pred: Array, *, margin: float = 1.0) -> Unr
     positive = y_true == 1
     hinge = margin - y_pred
     values = np.where(positive, y_pred, np.maximum(hinge, 0))
-    dx = np.where(positive, 1, np.where(hinge >= 0, -1, 0)).astype(y_pred.dtype)
+    dx = np.where(positive, 1, np.where(hinge >= 0, -1, 0))
     return Unreduced(values, lambda g: {"y_pred": g * dx})
 
 
@@ -162,6 +209,23 @@ def _p_distance(diff: Array, p: float) -> tuple[Array, Array]:
     return norm, np.where((norm[..., None] > 0) & (magnitude > 0), grad, 0)
 
 
+@family.loss(
+    summary="Triplet margin loss max(0, margin + d(a, p) - d(a, n)) with the p-norm distance.",
+    reference="torch.nn.functional.triplet_margin_loss",
+    formula=r"\ell = \max\left( \lVert a - p \rVert_{p} - \lVert a - n \rVert_{p} + m, 0 \right)",
+    inputs=(
+        InputSpec("anchor", f"the anchors: {VECTORS}", differentiable=True),
+        InputSpec("positive", f"the positives: {VECTORS}, anchor's shape", differentiable=True),
+        InputSpec("negative", f"the negatives: {VECTORS}, anchor's shape", differentiable=True),
+    ),
+    shape_rule=Triplets(),
+    params=(
+        _margin("the distance by which the negative must be farther than the positive", gt=0),
+        ParamSpec("p", "number", "the norm degree of the distance ||x - y + eps||_p (below 1: a quasi-norm)", gt=0),
+        ParamSpec("eps", "number", "added to every component of the difference before the norm", ge=0),
+        ParamSpec("swap", "boolean", "use min(d(a, n), d(p, n)) as the negative distance (distance swap)"),
+    ),
+)
 def triplet_margin(
     anchor: Array,
     positive: Array,

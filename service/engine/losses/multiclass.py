@@ -8,10 +8,37 @@ from typing import cast
 import numpy as np
 
 from ..errors import Issue, NonFiniteResult
-from ..spec import Array, Unreduced
+from ..shapes import ClassIndexed, PerSample
+from ..spec import Array, Family, InputSpec, ParamSpec, Unreduced
 from ..stable import log_softmax
 from ..validate import require, require_class_indices, require_probabilities
-from ._common import clip_probabilities, per_class, smooth_class_labels
+from ._common import (
+    CLASS_INDICES,
+    CLASS_SCORES,
+    CLASS_WEIGHT,
+    EPS,
+    FROM_LOGITS,
+    GAMMA,
+    LABEL_SMOOTHING,
+    PROBABILITY_TARGETS,
+    clip_probabilities,
+    per_class,
+    smooth_class_labels,
+)
+
+IGNORE_INDEX = ParamSpec("ignore_index", "integer", "targets equal to this index add nothing", nullable=True)
+
+LOG_PROBABILITIES = InputSpec(
+    "y_pred", "log-probabilities (e.g. a log_softmax) with the class axis last", differentiable=True
+)
+
+SCORES = InputSpec("y_pred", "scores with the class axis last", differentiable=True)
+
+LOGITS = InputSpec("y_pred", "logits with the class axis last", differentiable=True)
+
+PROBABILITIES = InputSpec("y_pred", "probabilities in [0, 1] with the class axis last", differentiable=True)
+
+family = Family("multiclass", inputs=(PROBABILITY_TARGETS, CLASS_SCORES), shape_rule=PerSample())
 
 # Pulls d(loss)/d(log q) back to d(loss)/d(y_pred).
 LogProbsVjp = Callable[[Array], Array]
@@ -51,6 +78,14 @@ def _log_probs(y_pred: Array, from_logits: bool, eps: float) -> tuple[Array, Arr
     return log_probs_from_logits(y_pred) if from_logits else log_probs_from_probabilities(y_pred, eps)
 
 
+@family.loss(
+    summary="Cross-entropy against target distributions (one-hot or soft), on logits or probabilities.",
+    reference="logits: torch.nn.functional.cross_entropy with probability targets; "
+    "probabilities: keras.losses.categorical_crossentropy",
+    formula=r"\ell = -\sum_{c} w_c \, y_c \log p_c, \quad p = \operatorname{softmax}(\hat{y}) \ \text{or} \ \hat{y} / "
+    r"\textstyle\sum_{c} \hat{y}_c",
+    params=(FROM_LOGITS, LABEL_SMOOTHING, EPS),
+)
 def categorical_crossentropy(
     y_true: Array,
     y_pred: Array,
@@ -74,6 +109,22 @@ def categorical_crossentropy(
     return Unreduced(values, lambda g: {"y_pred": back(-y * g[..., None])})
 
 
+@family.loss(
+    summary="Cross-entropy against class indices, with class weights, an ignored index and label smoothing.",
+    reference="logits: torch.nn.functional.cross_entropy with index targets; "
+    "probabilities: keras.losses.sparse_categorical_crossentropy",
+    formula=r"\ell = -w_{y} \log p_{y}, \quad p = \operatorname{softmax}(\hat{y}) \ \text{or} \ \hat{y} / "
+    r"\textstyle\sum_{c} \hat{y}_c",
+    inputs=(CLASS_INDICES, CLASS_SCORES),
+    shape_rule=ClassIndexed(),
+    params=(
+        FROM_LOGITS,
+        CLASS_WEIGHT,
+        IGNORE_INDEX,
+        LABEL_SMOOTHING,
+        EPS,
+    ),
+)
 def sparse_categorical_crossentropy(
     y_true: Array,
     y_pred: Array,
@@ -94,6 +145,10 @@ def sparse_categorical_crossentropy(
     divides by ``sum(w_t)`` over the targets not ignored (PyTorch's weighted mean); if
     every target is ignored that is 0/0, which PyTorch returns as NaN and this service
     reports as a non-finite result.
+
+    Gradient: ``dl/dlog q_c = -((1 - ls) w_t [c = t] + (ls / C) w_c)`` (0 for an ignored
+    sample), then through ``log_softmax`` for logits, or through the normalisation and the
+    clip (0 where it acted) for probabilities.
 
     Shapes: ``y_pred``: ``(N, ..., C)``; ``y_true``: ``(N, ...)`` integers in [0, C) or
     ``ignore_index``; ``l``: ``(N, ...)``.
@@ -145,6 +200,18 @@ def _class_index_nll(
     return Unreduced(values, lambda g: {"y_pred": back(-coefficients * g[..., None])}, mean_denominator=denominator)
 
 
+@family.loss(
+    summary="Focal loss for target distributions: cross-entropy weighted by alpha (1 - q)^gamma.",
+    reference="keras.losses.categorical_focal_crossentropy",
+    formula=r"\ell = -\sum_{c} \alpha \, y_c (1 - p_c)^{\gamma} \log p_c",
+    params=(
+        ParamSpec("alpha", "number", "weight on every class", ge=0, le=1),
+        GAMMA,
+        FROM_LOGITS,
+        LABEL_SMOOTHING,
+        EPS,
+    ),
+)
 def categorical_focal(
     y_true: Array,
     y_pred: Array,
@@ -184,6 +251,14 @@ def categorical_focal(
     return Unreduced(values, lambda g: {"y_pred": back(d_log_q * g[..., None])})
 
 
+@family.loss(
+    summary="Negative log-likelihood of class indices on log-probabilities, with class weights and ignore_index.",
+    reference="torch.nn.functional.nll_loss",
+    formula=r"\ell = -w_{y} \, \hat{y}_{y}",
+    inputs=(CLASS_INDICES, LOG_PROBABILITIES),
+    shape_rule=ClassIndexed(),
+    params=(CLASS_WEIGHT, IGNORE_INDEX),
+)
 def nll(
     y_true: Array,
     y_pred: Array,
@@ -211,6 +286,12 @@ def nll(
     return _class_index_nll(y_true, y_pred, lambda d: d, w, ignore_index, 0.0)
 
 
+@family.loss(
+    summary="Categorical hinge max(max((1 - y) f) - sum(y f) + 1, 0) for one-hot or probability targets.",
+    reference="keras.losses.categorical_hinge",
+    formula=r"\ell = \max\left(0, 1 + \max_{c} (1 - y_c) \hat{y}_c - \sum_{c} y_c \hat{y}_c\right)",
+    inputs=(InputSpec("y_true", "one-hot targets or probabilities in [0, 1], of y_pred's shape"), SCORES),
+)
 def categorical_hinge(y_true: Array, y_pred: Array) -> Unreduced:
     """Categorical hinge (Keras ``categorical_hinge``), per sample: ``l = max(neg - pos + 1, 0)``.
 
@@ -235,10 +316,22 @@ def categorical_hinge(y_true: Array, y_pred: Array) -> Unreduced:
     values = np.maximum(m, 0.0)
     at_max = scaled == neg[..., None]
     share = at_max / np.sum(at_max, axis=-1, keepdims=True)
-    d_pred = np.where((m >= 0)[..., None], (1 - y_true) * share - y_true, 0.0).astype(y_pred.dtype, copy=False)
+    d_pred = np.where((m >= 0)[..., None], (1 - y_true) * share - y_true, 0.0)
     return Unreduced(values, lambda g: {"y_pred": g[..., None] * d_pred})
 
 
+@family.loss(
+    summary="Multi-class margin loss: sum over wrong classes of max(0, margin - x_t + x_c)^p / C.",
+    reference="torch.nn.functional.multi_margin_loss",
+    formula=r"\ell = \frac{1}{C} \sum_{i \neq y} w_{y} \max(0, m - \hat{y}_{y} + \hat{y}_i)^{p}",
+    inputs=(CLASS_INDICES, SCORES),
+    shape_rule=ClassIndexed(),
+    params=(
+        ParamSpec("p", "integer", "exponent of the hinge: 1 or 2", choices=(1, 2)),
+        ParamSpec("margin", "number", "the margin the target score must clear"),
+        CLASS_WEIGHT,
+    ),
+)
 def multi_margin(
     y_true: Array,
     y_pred: Array,
@@ -282,6 +375,14 @@ def multi_margin(
     return Unreduced(values, lambda g: {"y_pred": g[..., None] * d_pred})
 
 
+@family.loss(
+    summary="Poly-1 cross-entropy on logits: cross-entropy + epsilon * sum(y (1 - softmax)).",
+    reference="optax.losses.poly_loss_cross_entropy",
+    formula=r"\ell = -\sum_{c} y_c \log p_c + \epsilon \left(1 - \sum_{c} y_c p_c\right), \quad p = "
+    r"\operatorname{softmax}(\hat{y})",
+    inputs=(PROBABILITY_TARGETS, LOGITS),
+    params=(ParamSpec("epsilon", "number", "weight of the first polynomial term sum(y (1 - softmax))"),),
+)
 def poly1_crossentropy(y_true: Array, y_pred: Array, *, epsilon: float = 2.0) -> Unreduced:
     """Poly-1 cross-entropy on logits (optax ``poly_loss_cross_entropy``), per sample:
     ``l = -sum_c y_c log q_c + epsilon sum_c y_c (1 - q_c)``, ``q = softmax(y_pred)``.
@@ -303,6 +404,14 @@ def poly1_crossentropy(y_true: Array, y_pred: Array, *, epsilon: float = 2.0) ->
     return Unreduced(values, lambda g: {"y_pred": back(d_log_q * g[..., None])})
 
 
+@family.loss(
+    summary="Generalized cross-entropy (1 - p_t^q) / q on probabilities, robust to noisy labels.",
+    reference="keras.losses.categorical_generalized_cross_entropy",
+    formula=r"\ell = \frac{1 - \hat{y}_{y}^{\,q}}{q}",
+    inputs=(CLASS_INDICES, PROBABILITIES),
+    shape_rule=ClassIndexed(),
+    params=(ParamSpec("q", "number", "between cross-entropy (q -> 0) and mean absolute error (q = 1)", gt=0, le=1),),
+)
 def generalized_crossentropy(y_true: Array, y_pred: Array, *, q: float = 0.5) -> Unreduced:
     """Generalized cross-entropy (Zhang & Sabuncu 2018; Keras
     ``categorical_generalized_cross_entropy``), per sample: ``l = (1 - p_t^q) / q``.

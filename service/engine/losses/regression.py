@@ -6,33 +6,62 @@ import math
 
 import numpy as np
 
-from ..spec import Array, Unreduced
+from ..shapes import Elementwise, WithVariance
+from ..spec import Array, Family, InputSpec, ParamSpec, Unreduced
 from ..validate import require
+from ._common import PREDICTIONS, TARGETS
+
+COUNTS = InputSpec("y_true", "observed counts >= 0 (need not be integers), of y_pred's shape")
+
+RATES = InputSpec("y_pred", "log-rates (log_input true, any real) or rates >= 0 (log_input false)", differentiable=True)
+
+VARIANCE = InputSpec(
+    "var",
+    "variances >= 0 (clamped to eps): y_pred's shape, or that shape with the last axis 1 or dropped",
+    differentiable=True,
+)
+
+family = Family("regression", inputs=(TARGETS, PREDICTIONS), shape_rule=Elementwise())
 
 
+@family.loss(
+    summary="Mean squared error: (y_pred - y_true)^2.",
+    reference="torch.nn.functional.mse_loss",
+    formula=r"\ell = (\hat{y} - y)^2",
+)
 def mse(y_true: Array, y_pred: Array) -> Unreduced:
     """Mean squared error, ``l = (y_pred - y_true)**2``.
 
     Shapes: ``y_true``, ``y_pred``: ``(N, ...)``; ``l``: the same.
     Gradient: ``dl/dy_pred = 2 (y_pred - y_true)``.
-    Reference: ``torch.nn.functional.mse_loss``.
     """
     diff = y_pred - y_true
     return Unreduced(diff * diff, lambda g: {"y_pred": 2 * g * diff})
 
 
+@family.loss(
+    summary="Mean absolute error: |y_pred - y_true|.",
+    reference="torch.nn.functional.l1_loss",
+    formula=r"\ell = |\hat{y} - y|",
+)
 def mae(y_true: Array, y_pred: Array) -> Unreduced:
     """Mean absolute error, ``l = |y_pred - y_true|``.
 
     Shapes: ``y_true``, ``y_pred``: ``(N, ...)``; ``l``: the same.
     Gradient: ``dl/dy_pred = sign(y_pred - y_true)``; at the kink ``y_pred == y_true`` it is 0,
     as PyTorch's autograd gives for ``abs`` (``sgn(0) = 0``).
-    Reference: ``torch.nn.functional.l1_loss``.
     """
     diff = y_pred - y_true
     return Unreduced(np.abs(diff), lambda g: {"y_pred": g * np.sign(diff)})
 
 
+@family.loss(
+    summary="Huber loss: 0.5 d^2 for |d| < delta, delta (|d| - 0.5 delta) beyond, d = y_pred - y_true.",
+    reference="torch.nn.functional.huber_loss",
+    formula=r"\ell = \begin{cases} \tfrac{1}{2} d^2 & |d| < \delta \\ \delta \left(|d| - \tfrac{1}{2}\delta\right) & "
+    r"\text{otherwise} \end{cases}, \quad d = \hat{y} - y",
+    params=(ParamSpec("delta", "number", "where the loss turns from quadratic to linear", gt=0),),
+)
 def huber(y_true: Array, y_pred: Array, *, delta: float = 1.0) -> Unreduced:
     """Huber loss: quadratic within ``delta`` of the target, linear beyond.
 
@@ -43,7 +72,6 @@ def huber(y_true: Array, y_pred: Array, *, delta: float = 1.0) -> Unreduced:
     the switch point ``|d| = delta`` itself (where both branches have slope ``±delta``, and
     PyTorch's ``huber_loss_backward`` gives the same); 0 at ``d = 0``.
     ``delta > 0``. Shapes: ``y_true``, ``y_pred``: ``(N, ...)``; ``l``: the same.
-    Reference: ``torch.nn.functional.huber_loss``.
     """
     diff = y_pred - y_true
     z = np.abs(diff)
@@ -52,6 +80,13 @@ def huber(y_true: Array, y_pred: Array, *, delta: float = 1.0) -> Unreduced:
     return Unreduced(values, lambda g: {"y_pred": g * slope})
 
 
+@family.loss(
+    summary="Smooth L1 loss: 0.5 d^2 / beta for |d| < beta, |d| - 0.5 beta beyond; beta = 0 is L1.",
+    reference="torch.nn.functional.smooth_l1_loss",
+    formula=r"\ell = \begin{cases} \tfrac{1}{2\beta} d^2 & |d| < \beta \\ |d| - \tfrac{1}{2}\beta & \text{otherwise} "
+    r"\end{cases}, \quad d = \hat{y} - y",
+    params=(ParamSpec("beta", "number", "where the loss turns from quadratic to linear (0: pure L1)", ge=0),),
+)
 def smooth_l1(y_true: Array, y_pred: Array, *, beta: float = 1.0) -> Unreduced:
     """Smooth L1 loss: ``0.5 z^2 / beta`` where ``z = |y_pred - y_true| < beta``, else ``z - 0.5 beta``.
 
@@ -62,7 +97,6 @@ def smooth_l1(y_true: Array, y_pred: Array, *, beta: float = 1.0) -> Unreduced:
     point ``|d| = beta`` both give ``±1``, as PyTorch's autograd does. With ``beta = 0`` it is
     ``sign(d)``, 0 at ``d = 0`` (``abs'(0) = 0``, as for ``mae``).
     ``beta >= 0``. Shapes: ``y_true``, ``y_pred``: ``(N, ...)``; ``l``: the same.
-    Reference: ``torch.nn.functional.smooth_l1_loss``.
     """
     if beta == 0:
         return mae(y_true, y_pred)
@@ -76,6 +110,11 @@ def smooth_l1(y_true: Array, y_pred: Array, *, beta: float = 1.0) -> Unreduced:
 _LOG2 = math.log(2.0)
 
 
+@family.loss(
+    summary="Log-cosh loss: log(cosh(y_pred - y_true)).",
+    reference="optax.losses.log_cosh",
+    formula=r"\ell = \log \cosh(\hat{y} - y)",
+)
 def log_cosh(y_true: Array, y_pred: Array) -> Unreduced:
     """Log-cosh loss, ``l = log(cosh(d))`` with ``d = y_pred - y_true``.
 
@@ -91,8 +130,7 @@ def log_cosh(y_true: Array, y_pred: Array) -> Unreduced:
 
     Gradient: ``dl/dy_pred = tanh(d)``, finite and smooth everywhere.
     Shapes: ``y_true``, ``y_pred``: ``(N, ...)``; ``l``: the same.
-    Reference: ``optax.losses.log_cosh`` (agrees to ~1e-15 for ``|d| >~ 1e-2``; nearer 0 optax
-    is the inaccurate one).
+    It agrees with optax to ~1e-15 for ``|d| >~ 1e-2``; nearer 0 optax is the inaccurate one.
     """
     diff = y_pred - y_true
     a = np.abs(diff)
@@ -106,6 +144,15 @@ def log_cosh(y_true: Array, y_pred: Array) -> Unreduced:
 _KERAS_EPSILON = 1e-7
 
 
+@family.loss(
+    summary="Squared logarithmic error: (log(1 + y_pred) - log(1 + y_true))^2, inputs floored at 1e-7.",
+    reference="keras.losses.mean_squared_logarithmic_error, elementwise",
+    formula=r"\ell = \left(\log(1 + \hat{y}) - \log(1 + y)\right)^2",
+    inputs=(
+        InputSpec("y_true", "targets, of y_pred's shape; values below 1e-7 count as 1e-7 (Keras)"),
+        InputSpec("y_pred", "predictions; values below 1e-7 count as 1e-7 (Keras)", differentiable=True),
+    ),
+)
 def msle(y_true: Array, y_pred: Array) -> Unreduced:
     """Mean squared logarithmic error, elementwise: ``l = (log(1 + p) - log(1 + t))^2``.
 
@@ -124,7 +171,6 @@ def msle(y_true: Array, y_pred: Array) -> Unreduced:
     (``y_pred < eps``). At ``y_pred == eps`` exactly the gradient passes, as PyTorch's
     ``clamp_min`` does (JAX's ``maximum``, under Keras, would give half of it there).
     Shapes: ``y_true``, ``y_pred``: ``(N, ...)``; ``l``: the same.
-    Reference: ``keras.losses.mean_squared_logarithmic_error`` without its mean over the last axis.
     """
     p = np.maximum(y_pred, _KERAS_EPSILON)
     t = np.maximum(y_true, _KERAS_EPSILON)
@@ -133,6 +179,12 @@ def msle(y_true: Array, y_pred: Array) -> Unreduced:
     return Unreduced(log_ratio * log_ratio, lambda g: {"y_pred": g * slope})
 
 
+@family.loss(
+    summary="Absolute percentage error: 100 |y_true - y_pred| / max(|y_true|, eps).",
+    reference="keras.losses.mean_absolute_percentage_error, elementwise (x100)",
+    formula=r"\ell = 100 \, \frac{|y - \hat{y}|}{\max(|y|, \epsilon)}",
+    params=(ParamSpec("eps", "number", "floor on |y_true| in the denominator", gt=0),),
+)
 def mape(y_true: Array, y_pred: Array, *, eps: float = 1e-7) -> Unreduced:
     """Mean absolute percentage error, elementwise: ``l = 100 |(y_true - y_pred) / max(|y_true|, eps)|``.
 
@@ -142,7 +194,6 @@ def mape(y_true: Array, y_pred: Array, *, eps: float = 1e-7) -> Unreduced:
     ``y_pred == y_true`` (``abs'(0) = 0``, as PyTorch's autograd gives, API.md section 4; Keras on
     JAX gives ``-100 / max(|y_true|, eps)`` there, since JAX takes ``abs'(0) = 1``).
     ``eps > 0``. Shapes: ``y_true``, ``y_pred``: ``(N, ...)``; ``l``: the same.
-    Reference: ``keras.losses.mean_absolute_percentage_error`` without its mean over the last axis.
     """
     scale = np.maximum(np.abs(y_true), eps)
     values = np.abs((y_true - y_pred) / scale) * 100.0
@@ -150,6 +201,18 @@ def mape(y_true: Array, y_pred: Array, *, eps: float = 1e-7) -> Unreduced:
     return Unreduced(values, lambda g: {"y_pred": g * slope})
 
 
+@family.loss(
+    summary="Poisson negative log-likelihood of counts y_true under the rate y_pred (or exp(y_pred)).",
+    reference="torch.nn.functional.poisson_nll_loss",
+    formula=r"\ell = e^{\hat{y}} - y \, \hat{y} \ \text{(log-rates)}, \qquad \ell = \hat{y} - y \log(\hat{y} + "
+    r"\epsilon) \ \text{(rates)}",
+    inputs=(COUNTS, RATES),
+    params=(
+        ParamSpec("log_input", "boolean", "y_pred holds log-rates (true) or rates (false)"),
+        ParamSpec("full", "boolean", "add the Stirling approximation of log(y_true!) where y_true > 1"),
+        ParamSpec("eps", "number", "added to the rate inside the log when log_input is false", gt=0),
+    ),
+)
 def poisson_nll(
     y_true: Array, y_pred: Array, *, log_input: bool = True, full: bool = False, eps: float = 1e-8
 ) -> Unreduced:
@@ -168,7 +231,6 @@ def poisson_nll(
     negative target makes ``l`` unbounded below), and with ``log_input`` false ``y_pred >= 0``
     (a rate). Targets need not be integers.
     Shapes: ``y_true``, ``y_pred``: ``(N, ...)``; ``l``: the same.
-    Reference: ``torch.nn.functional.poisson_nll_loss``, same expressions.
     """
     require("y_true", y_true >= 0, y_true, "a count >= 0")
     if log_input:
@@ -188,6 +250,18 @@ def poisson_nll(
     return Unreduced(values, lambda g: {"y_pred": g * slope})
 
 
+@family.loss(
+    summary="Gaussian negative log-likelihood of y_true under N(y_pred, var).",
+    reference="torch.nn.functional.gaussian_nll_loss",
+    formula=r"\ell = \tfrac{1}{2} \left( \log \max(\sigma^2, \epsilon) + \frac{(\hat{y} - y)^2}{\max(\sigma^2, "
+    r"\epsilon)} \right)",
+    inputs=(TARGETS, PREDICTIONS, VARIANCE),
+    shape_rule=WithVariance(),
+    params=(
+        ParamSpec("full", "boolean", "add the constant 0.5 log(2 pi)"),
+        ParamSpec("eps", "number", "variances are clamped to at least eps", gt=0),
+    ),
+)
 def gaussian_nll(y_true: Array, y_pred: Array, var: Array, *, full: bool = False, eps: float = 1e-6) -> Unreduced:
     """Gaussian negative log-likelihood of ``y_true`` under ``N(y_pred, var)``.
 
@@ -204,7 +278,6 @@ def gaussian_nll(y_true: Array, y_pred: Array, var: Array, *, full: bool = False
     identity: where ``var < eps`` the gradient is NOT 0 but the formula above evaluated at
     ``v = eps`` (a straight-through clamp). This is replicated.
     Shapes: ``y_true``, ``y_pred``: ``(N, ...)``; ``var``: see above; ``l``: ``y_pred``'s shape.
-    Reference: ``torch.nn.functional.gaussian_nll_loss``, same expressions.
     """
     require("var", var >= 0, var, "a variance >= 0")
     shared = var.shape != y_pred.shape
@@ -226,6 +299,12 @@ def gaussian_nll(y_true: Array, y_pred: Array, var: Array, *, full: bool = False
     return Unreduced(values, vjp)
 
 
+@family.loss(
+    summary="Quantile (pinball) loss: q max(y_true - y_pred, 0) + (1 - q) max(y_pred - y_true, 0).",
+    reference="sklearn.metrics.mean_pinball_loss, elementwise",
+    formula=r"\ell = q \max(y - \hat{y}, 0) + (1 - q) \max(\hat{y} - y, 0)",
+    params=(ParamSpec("quantile", "number", "the quantile q to estimate", gt=0, lt=1),),
+)
 def quantile(y_true: Array, y_pred: Array, *, quantile: float = 0.5) -> Unreduced:
     """Quantile (pinball) loss, elementwise: ``l = q max(y - p, 0) + (1 - q) max(p - y, 0)``.
 
@@ -235,11 +314,9 @@ def quantile(y_true: Array, y_pred: Array, *, quantile: float = 0.5) -> Unreduce
     ``clamp_min`` (each ``clamp_min(., 0)`` passes its gradient at 0, so both terms contribute
     ``-q + (1 - q)``); 0 for the median, as ``abs'(0) = 0``.
     Shapes: ``y_true``, ``y_pred``: ``(N, ...)``; ``l``: the same.
-    Reference: ``sklearn.metrics.mean_pinball_loss`` per element (``alpha = quantile``).
     """
     diff = y_true - y_pred
     values = quantile * np.maximum(diff, 0.0) + (1.0 - quantile) * np.maximum(-diff, 0.0)
     # -q from the first term where diff >= 0, (1 - q) from the second where diff <= 0
     slope = np.where(diff > 0, -quantile, np.where(diff < 0, 1.0 - quantile, 1.0 - 2.0 * quantile))
-    slope = slope.astype(y_pred.dtype, copy=False)  # the branches are Python floats: keep float32
     return Unreduced(values, lambda g: {"y_pred": g * slope})

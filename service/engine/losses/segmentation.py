@@ -11,8 +11,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import Array, Unreduced
+from ..shapes import PerExample
+from ..spec import Array, Family, InputSpec, ParamSpec, Unreduced
 from ..validate import require_probabilities
+
+MASKS = InputSpec("y_true", "target masks in [0, 1], (N, ...) of rank >= 2, of y_pred's shape")
+
+PREDICTED_MASKS = InputSpec("y_pred", "predicted masks (probabilities in [0, 1]), (N, ...)", differentiable=True)
+
+SMOOTHING = ParamSpec("eps", "number", "added to the denominator: keeps the ratio defined for empty masks", gt=0)
+
+family = Family("segmentation", inputs=(MASKS, PREDICTED_MASKS), shape_rule=PerExample())
 
 
 def _example_sum(x: Array) -> Array:
@@ -20,6 +29,12 @@ def _example_sum(x: Array) -> Array:
     return np.sum(x, axis=tuple(range(1, x.ndim)), keepdims=True)
 
 
+@family.loss(
+    summary="Dice loss 1 - 2 sum(y p) / (sum(y) + sum(p) + eps) per example, over every non-batch axis.",
+    reference="keras.losses.dice with axis over all non-batch axes",
+    formula=r"\ell = 1 - \frac{2 \sum y \hat{y}}{\sum y + \sum \hat{y} + \epsilon}",
+    params=(SMOOTHING,),
+)
 def dice(y_true: Array, y_pred: Array, *, eps: float = 1e-7) -> Unreduced:
     """Dice loss (Keras ``dice`` over all non-batch axes), per example:
     ``l = 1 - 2 I / D`` with ``I = sum(y p)`` and ``D = sum(y) + sum(p) + eps``.
@@ -41,6 +56,18 @@ def dice(y_true: Array, y_pred: Array, *, eps: float = 1e-7) -> Unreduced:
     return Unreduced(values.reshape(-1), lambda g: {"y_pred": g.reshape(denominator.shape) * d_pred})
 
 
+@family.loss(
+    summary="Tversky loss 1 - I / (I + alpha sum(y (1 - p)) + beta sum(p (1 - y)) + eps) per example.",
+    reference="keras.losses.tversky over all non-batch axes (its argument naming: "
+    "alpha weighs sum(y_true * (1 - y_pred)))",
+    formula=r"\ell = 1 - \frac{\sum y \hat{y}}{\sum y \hat{y} + \alpha \sum y (1 - \hat{y}) + \beta \sum (1 - y) "
+    r"\hat{y} + \epsilon}",
+    params=(
+        ParamSpec("alpha", "number", "weight of sum(y_true * (1 - y_pred)), the missed target mass", ge=0),
+        ParamSpec("beta", "number", "weight of sum(y_pred * (1 - y_true)), the spurious predicted mass", ge=0),
+        SMOOTHING,
+    ),
+)
 def tversky(y_true: Array, y_pred: Array, *, alpha: float = 0.5, beta: float = 0.5, eps: float = 1e-7) -> Unreduced:
     """Tversky loss (Keras ``tversky`` over all non-batch axes), per example:
     ``l = 1 - I / T``, ``T = I + alpha A + beta B + eps``.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InvalidInput, Issue
-from ..spec import Array, Unreduced
+from ..spec import Array, Family, InputSpec, ParamSpec, Unreduced
 from ..stable import log_softmax
 from ..validate import MAX_ISSUES, require
 
@@ -75,6 +75,9 @@ class CtcShapes:
         return (batch,)
 
 
+family = Family("sequence", shape_rule=CtcShapes())
+
+
 def _logsumexp3(a: Array, b: Array, c: Array) -> Array:
     """``log(exp(a) + exp(b) + exp(c))`` elementwise, shifted by the maximum; ``-inf`` where all three are."""
     top = np.maximum(np.maximum(a, b), c)
@@ -82,6 +85,38 @@ def _logsumexp3(a: Array, b: Array, c: Array) -> Array:
     return shift + np.log(np.exp(a - shift) + np.exp(b - shift) + np.exp(c - shift))
 
 
+@family.loss(
+    summary="Connectionist temporal classification: -log of the total probability of every alignment of the "
+    "target to the frames, per sequence.",
+    reference="torch.nn.functional.ctc_loss (mean: each loss divided by its target length, clamped to >= 1, "
+    "then the mean over the batch)",
+    formula=r"\ell = -\log \sum_{\pi \in \mathcal{B}^{-1}(t)} \prod_{\tau = 1}^{T} p_{\tau}(\pi_{\tau})",
+    inputs=(
+        InputSpec(
+            "log_probs",
+            "log-probabilities (T, N, C), time first, blank included (e.g. log_softmax outputs; each frame is "
+            "renormalised with log_softmax, the identity for log-probabilities)",
+            differentiable=True,
+        ),
+        InputSpec(
+            "targets",
+            "target class indices (N, S), padded: only the first target_lengths[n] entries of row n count, each "
+            "in [0, C) and not the blank; S >= 1",
+            integer=True,
+        ),
+        InputSpec("input_lengths", "frames per sequence (N,), each in [0, T]", integer=True),
+        InputSpec("target_lengths", "target length per sequence (N,), each in [0, S]", integer=True),
+    ),
+    params=(
+        ParamSpec("blank", "integer", "the class index of the blank label (must be < C)", ge=0),
+        ParamSpec(
+            "zero_infinity",
+            "boolean",
+            "count sequences too short for their target (no alignment: infinite loss) as loss 0 with zero "
+            "gradient; when false such a request is refused (422)",
+        ),
+    ),
+)
 def ctc(
     log_probs: Array,
     targets: Array,
@@ -210,7 +245,7 @@ def _ctc(
     skip = np.zeros((batch, width), dtype=bool)  # s - 2 -> s allowed
     skip[:, 2:] = (extended[:, 2:] != blank) & (extended[:, 2:] != extended[:, :-2])
     # emit[t, n, s] = log q[t, n, l'_s]; -inf past the sample's extended sequence.
-    emit = np.where(valid, log_q[:, np.arange(batch)[:, None], extended], -np.inf).astype(dtype, copy=False)
+    emit = np.where(valid, log_q[:, np.arange(batch)[:, None], extended], -np.inf)
     minus_inf = np.full((batch, width), -np.inf, dtype=dtype)
 
     alpha = np.full((n_frames, batch, width), -np.inf, dtype=dtype)
@@ -231,7 +266,7 @@ def _ctc(
     log_p = np.where(input_lengths == 0, np.where(target_lengths == 0, 0.0, -np.inf), log_p).astype(dtype, copy=False)
     nll = -log_p
     dead = np.isinf(nll) if zero_infinity else np.zeros(batch, dtype=bool)
-    values = np.where(dead, 0.0, nll).astype(dtype, copy=False)
+    values = np.where(dead, 0.0, nll)
     mean_scale = (1.0 / np.maximum(target_lengths, 1)).astype(dtype)
 
     def vjp(g: Array) -> dict[str, Array]:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..spec import Array, Unreduced
+from ..shapes import PerSample
+from ..spec import Array, Family, InputSpec, ParamSpec, Unreduced
+from ._common import PREDICTIONS
+
+family = Family("similarity", shape_rule=PerSample())
 
 
 def _norm(x: Array) -> Array:
@@ -14,6 +18,13 @@ def _norm(x: Array) -> Array:
     return safe * np.sqrt(np.sum((x / safe) ** 2, axis=-1, keepdims=True))
 
 
+@family.loss(
+    summary="Negative cosine similarity between y_true and y_pred along the last axis.",
+    reference="keras.losses.cosine_similarity (returns -cos)",
+    formula=r"\ell = -\frac{\sum_{d} y_d \hat{y}_d}{\lVert y \rVert \, \lVert \hat{y} \rVert}",
+    inputs=(InputSpec("y_true", "target vectors, of y_pred's shape"), PREDICTIONS),
+    params=(ParamSpec("eps", "number", "floor on the squared norm when normalising", gt=0),),
+)
 def cosine_similarity(y_true: Array, y_pred: Array, *, eps: float = 1e-8) -> Unreduced:
     """Negative cosine similarity (Keras ``cosine_similarity``), per sample: ``l = -sum(a * b)``.
 
