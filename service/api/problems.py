@@ -139,6 +139,8 @@ def _message(error: Mapping[str, Any]) -> str:
         return "unknown field"
     if error["type"] == "missing":
         return "required field is missing"
+    if error["type"] == "value_error":  # our own validators' messages, without Pydantic's prefix
+        return str(error["msg"]).removeprefix("Value error, ")
     return str(error["msg"])
 
 

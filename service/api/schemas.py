@@ -12,7 +12,7 @@ import functools
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, create_model
 
 from ..engine import CATALOG
 from ..engine.spec import InputSpec, LossSpec, ParamSpec
@@ -83,16 +83,39 @@ def request_model(spec: LossSpec) -> type[BaseModel]:
         "a weight per unreduced loss value; its shape is a prefix of the unreduced loss's shape"
     )
     fields: dict[str, Any] = {item.name: _input_field(item) for item in spec.inputs}
+    weight: Any = Annotated[Any, WithJsonSchema({"anyOf": [weight_schema, {"type": "null"}]})]
+    reduction: Any = reduction_type
+    if spec.scalar:  # one value for the whole batch: the 422 says why sum, none and weights are refused
+        weight, reduction = _scalar_refusals(spec)
     fields.update(
-        sample_weight=(Annotated[Any, WithJsonSchema({"anyOf": [weight_schema, {"type": "null"}]})], Field(None)),
+        sample_weight=(weight, Field(None)),
         params=(params, Field(default_factory=params, description="the loss's hyper-parameters")),
-        reduction=(reduction_type, Field(spec.default_reduction, description="how the values are reduced")),
+        reduction=(reduction, Field(spec.default_reduction, description="how the values are reduced")),
         return_grad=(bool, Field(False, description="also return the gradient of each differentiable input")),
         dtype=(Literal["float64", "float32"], Field("float64", description="precision of the computation")),
     )
     return create_model(  # type: ignore[call-overload]
         f"{_camel(spec.name)}Request", __config__=_STRICT, __doc__=f"Compute {spec.name}: {spec.summary}", **fields
     )
+
+
+def _scalar_refusals(spec: LossSpec) -> tuple[Any, Any]:
+    """``sample_weight`` and ``reduction`` of a scalar loss, whose errors say why only null and mean are valid."""
+    why = f"{spec.name} is one value for the whole batch"
+
+    def no_weight(value: Any) -> Any:
+        if value is not None:
+            raise ValueError(f"{why}: it takes no sample_weight")
+        return value
+
+    def only_mean(value: str) -> str:
+        if value != "mean":
+            raise ValueError(f"{why}: its only reduction is mean")
+        return value
+
+    weight = Annotated[Any, AfterValidator(no_weight), WithJsonSchema({"type": "null", "description": why})]
+    reduction = Annotated[str, AfterValidator(only_mean), WithJsonSchema({"type": "string", "enum": ["mean"]})]
+    return weight, reduction
 
 
 def response_model(spec: LossSpec) -> type[BaseModel]:
@@ -164,6 +187,8 @@ class LossInfo(BaseModel):
     default_reduction: str
     none_shape: str = Field(description="the shape of the unreduced loss (reduction none)")
     reference: str
+    batch: bool = Field(description="a sample's loss depends on the other samples: a request is one batch")
+    scalar: bool = Field(description="one value for the whole batch: reduction mean only, no sample_weight")
 
 
 class Catalog(BaseModel):
@@ -212,6 +237,8 @@ def loss_info(spec: LossSpec) -> LossInfo:
         default_reduction=spec.default_reduction,
         none_shape=spec.shape_rule.description,
         reference=spec.reference,
+        batch=spec.batch,
+        scalar=spec.scalar,
     )
 
 

@@ -49,8 +49,9 @@ def compute(
     real = np.dtype(dtype)
     reduction = reduction or spec.default_reduction
     if reduction not in spec.reductions:
+        why = " (it is one value for the whole batch)" if spec.scalar else ""
         raise InvalidInput(
-            f"{spec.name} does not support reduction {reduction!r}",
+            f"{spec.name} does not support reduction {reduction!r}{why}",
             [Issue(("reduction",), f"expected one of {list(spec.reductions)}", "argument")],
         )
     unknown = sorted(set(inputs) - {i.name for i in spec.inputs})
@@ -70,6 +71,11 @@ def compute(
             )
     shape = spec.shape_rule.unreduced_shape({name: a.shape for name, a in arrays.items()})
     weight = None
+    if sample_weight is not None and spec.scalar:
+        raise InvalidInput(
+            f"{spec.name} takes no sample_weight",
+            [Issue(("sample_weight",), f"{spec.name} is one value for the whole batch: there is no value to weight")],
+        )
     if sample_weight is not None:
         weight = expand_sample_weight(_as_real("sample_weight", np.asarray(sample_weight), real), shape)
 

@@ -87,9 +87,17 @@ class LossSpec:
     params: tuple[ParamSpec, ...] = ()
     reductions: tuple[Reduction, ...] = ("mean", "sum", "none")
     default_reduction: Reduction = "mean"
+    #: A sample's loss depends on the other samples of the request (in-batch negatives, batch
+    #: statistics): a request is one batch, never split.
+    batch: bool = False
+    #: One value for the whole request: ``mean`` is its only reduction (the value itself) and it
+    #: takes no ``sample_weight``. Scalar losses are batch losses.
+    scalar: bool = False
     defaults: Mapping[str, Any] = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.scalar and (self.reductions != ("mean",) or not self.batch):
+            raise TypeError(f"{self.name}: a scalar loss is a batch loss whose only reduction is mean")
         signature = inspect.signature(self.fn).parameters
         names = [p.name for p in self.params]
         missing = [n for n in names if n not in signature or signature[n].default is inspect.Parameter.empty]
@@ -128,9 +136,13 @@ class Family:
         inputs: tuple[InputSpec, ...] | None = None,
         shape_rule: ShapeRule | None = None,
         params: tuple[ParamSpec, ...] = (),
-        reductions: tuple[Reduction, ...] = ("mean", "sum", "none"),
+        reductions: tuple[Reduction, ...] | None = None,
         default_reduction: Reduction = "mean",
+        batch: bool = False,
+        scalar: bool = False,
     ) -> Callable[[Loss], Loss]:
+        """Declare the decorated function a loss of this family (``scalar`` implies ``batch``)."""
+
         def declare(fn: Loss) -> Loss:
             rule = shape_rule or self.shape_rule
             if rule is None:
@@ -146,8 +158,10 @@ class Family:
                     reference=reference,
                     formula=formula,
                     params=params,
-                    reductions=reductions,
+                    reductions=reductions or (("mean",) if scalar else ("mean", "sum", "none")),
                     default_reduction=default_reduction,
+                    batch=batch or scalar,
+                    scalar=scalar,
                 )
             )
             return fn

@@ -5,15 +5,21 @@ test client sends to the app recorded (method, path, headers, body, and the app'
 together with the answer (status, the headers a client relies on, body), adds one good request
 per test case of every loss over every protocol, and writes ``tests/contract/corpus.jsonl.gz``.
 The replay test sends each request to the current app and compares the answers: a layer
-rewritten underneath must not change what a client sees. Re-record only when a change of the
-contract is intended, and say so in the commit.
+rewritten underneath must not change what a client sees.
+
+When a change of the contract is intended, update only the answers it changes, keeping every
+request: ``python -m tests.contract.record --update 'GET /losses(/[^/]*)?$'`` answers again the
+entries whose ``METHOD /path`` matches the pattern, and says how many changed; say so in the
+commit.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import gzip
 import hashlib
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -111,7 +117,57 @@ class Recorder:
 _DEFAULTS: dict[str, Any] = {}
 
 
+def _content(field: dict[str, str]) -> bytes:
+    return base64.b64decode(field["base64"]) if "base64" in field else field["text"].encode()
+
+
+def _generic(field: dict[str, str]) -> bytes:
+    """A recorded body with the request ids the server generated blanked out."""
+    return re.sub(rb"urn:loss-service:request:[0-9a-f]{32}", b"<id>", _content(field))
+
+
+def update(pattern: str) -> None:
+    """Answer again, with the current app, the corpus entries whose ``METHOD /path`` matches ``pattern``."""
+    from service.settings import Settings
+    from tests.conftest import make_checked_client
+
+    matcher = re.compile(pattern)
+    entries = [orjson.loads(line) for line in gzip.decompress(CORPUS.read_bytes()).splitlines()]
+    changed = matched = 0
+    for entry in entries:
+        if not matcher.fullmatch(f"{entry['method']} {entry['url']}"):
+            continue
+        matched += 1
+        with make_checked_client(Settings(**entry["settings"])) as client:
+            response = client.request(
+                entry["method"],
+                entry["url"],
+                content=base64.b64decode(entry["body"]["base64"])
+                if "base64" in entry["body"]
+                else entry["body"]["text"],
+                headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in entry["headers"]],
+                follow_redirects=False,
+            )
+        answer = {
+            "status": response.status_code,
+            "response_headers": {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers},
+            "response": _bytes(response.content),
+        }
+        if entry["status"] != answer["status"] or _generic(entry["response"]) != _generic(answer["response"]):
+            changed += 1
+        entry.update(answer)
+    lines = [orjson.dumps(entry, option=orjson.OPT_SORT_KEYS) for entry in entries]
+    CORPUS.write_bytes(gzip.compress(b"\n".join(lines) + b"\n", mtime=0))
+    print(f"{matched} entries matched {pattern!r}; {changed} answers changed")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.contract.record")
+    parser.add_argument("--update", metavar="PATTERN", help="answer again the entries whose 'METHOD /path' matches")
+    arguments = parser.parse_args()
+    if arguments.update:
+        update(arguments.update)
+        return
     from service.settings import Settings
 
     _DEFAULTS.update(Settings().model_dump())
