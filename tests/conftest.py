@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+# The reference libraries as fixtures (jax, optax, keras, kornia, sentence_transformers, sklearn).
+pytest_plugins = ["tests.support.references"]
+
 
 def required_in_this_run(tool: str) -> bool:
     """Whether ``LOSS_SERVICE_TEST_REQUIRE`` (set by ``.ci/run``) names ``tool``."""
