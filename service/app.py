@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         middleware=middleware,
         # The hot operations first (POST /losses/{name}, /v2 infer): the router tries routes in order.
         routes=[route for part in parts.values() for route in part.served],
+        redirect_slashes=False,  # /losses/mse/ is a 404 problem that names /losses/mse, not a bare 307
         openapi_url=None,  # served by routes.docs, with the document built from the catalog
         docs_url=None,
         redoc_url=None,

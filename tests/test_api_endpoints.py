@@ -55,6 +55,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 ENTRY_KEYS = {
+    "batch",
+    "scalar",
     "name",
     "family",
     "summary",

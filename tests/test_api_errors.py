@@ -469,7 +469,7 @@ UNPROCESSABLE = [
         "hinge",
         {"y_true": [1.0, 0.0, -1.0], "y_pred": [1.0, 2.0, 3.0]},
         ["/y_true/1"],
-        detail=("label in {-1, 1}",),
+        detail=("-1 or 1 (labels are -1 and 1, or 0 and 1, throughout; these include -1)",),
         error_detail=("0.0",),
     ),
     Bad(
@@ -477,7 +477,7 @@ UNPROCESSABLE = [
         "perceptron",
         {"y_true": [0.0, -1.0], "y_pred": [1.0, 2.0]},
         ["/y_true/0"],
-        detail=("label in {-1, 1}",),
+        detail=("-1 or 1 (labels are -1 and 1, or 0 and 1, throughout; these include -1)",),
     ),
     Bad(
         "perceptron-two",
@@ -617,7 +617,14 @@ UNPROCESSABLE = [
         kind="invalid-request",
         error_detail=("'float64'", "'float32'"),
     ),
-    Bad("body-array", "mse", [[0.0, 1.0], [0.5, 1.0]], [""], kind="invalid-request", error_detail=("dictionary",)),
+    Bad(
+        "body-array",
+        "mse",
+        [[0.0, 1.0], [0.5, 1.0]],
+        [""],
+        kind="invalid-request",
+        error_detail=("expected a JSON object",),
+    ),
     Bad("body-string", "mse", "y_true", [""], kind="invalid-request"),
     # sample_weight whose shape is not a prefix of the unreduced loss's (2, 2)
     Bad(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
@@ -106,10 +107,16 @@ def as_problem(error: Exception) -> ProblemError:
 
 
 def from_validation_error(
-    error: ValidationError | RequestValidationError, document: Any, prefix: Location = ()
+    error: ValidationError | RequestValidationError,
+    document: Any,
+    prefix: Location = (),
+    model: type[BaseModel] | None = None,
 ) -> ProblemError:
-    """Pydantic errors as located issues; locations are mapped onto the request document."""
-    issues = [Issue(_locate(document, tuple(e["loc"]), prefix), _message(e)) for e in error.errors()]
+    """Pydantic errors as located issues; locations are mapped onto the request document.
+
+    With the ``model`` that failed, an unknown field gets the names it may have meant.
+    """
+    issues = [Issue(_locate(document, tuple(e["loc"]), prefix), _message(e, model)) for e in error.errors()]
     summary = "; ".join(f"{json_pointer(i.location) or '(body)'}: {i.detail}" for i in issues[:3])
     return ProblemError(422, "invalid-request", f"the request does not match the schema: {summary}", issues)
 
@@ -134,14 +141,39 @@ def _is_union_tag(part: str) -> bool:
     return any(c in part for c in "[]()") or part in {"float", "int", "bool", "str", "list", "none"}
 
 
-def _message(error: Mapping[str, Any]) -> str:
+def _message(error: Mapping[str, Any], model: type[BaseModel] | None = None) -> str:
     if error["type"] == "extra_forbidden":
-        return "unknown field"
+        return "unknown field" + _hint(model, tuple(error["loc"]))
+    if error["type"] in ("model_type", "dict_type", "model_attributes_type"):
+        return "expected a JSON object"
     if error["type"] == "missing":
         return "required field is missing"
     if error["type"] == "value_error":  # our own validators' messages, without Pydantic's prefix
         return str(error["msg"]).removeprefix("Value error, ")
     return str(error["msg"])
+
+
+def _fields(model: type[BaseModel] | None, path: Sequence[Any]) -> dict[str, Any]:
+    """The fields of ``model`` at ``path`` (a nested model's, for ``("params",)``), by name."""
+    for part in path:
+        field = model.model_fields.get(part) if model is not None and isinstance(part, str) else None
+        annotation = getattr(field, "annotation", None)
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    return dict(model.model_fields) if model is not None else {}
+
+
+def _hint(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> str:
+    """What an unknown field may have meant: a param sent at the top level, or a close spelling."""
+    name, where = loc[-1], loc[:-1]
+    if not isinstance(name, str):
+        return ""
+    if not where and name in _fields(model, ("params",)):
+        return f': {name} is a param, send it in params ({{"params": {{"{name}": ...}}}})'
+    known = _fields(model, where)
+    close = difflib.get_close_matches(name, known, n=2)
+    if close:
+        return f"; did you mean {' or '.join(repr(c) for c in close)}?"
+    return f"; the fields here are {', '.join(known)}" if known else ""
 
 
 def _allowed_methods(request: Request) -> list[str]:
@@ -165,7 +197,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _http(request: Request, error: StarletteHTTPException) -> Response:
         detail = error.detail if isinstance(error.detail, str) else HTTPStatus(error.status_code).phrase
         if error.status_code == 404 and detail == "Not Found":
-            detail = f"no resource at {request.url.path}; GET /losses lists the losses, GET /docs the API"
+            path = request.url.path
+            near = f" (did you mean {path.rstrip('/')}?)" if path.endswith("/") and path != "/" else ""
+            detail = f"no resource at {path}{near}; GET /losses lists the losses, GET /docs the API"
         headers = dict(error.headers or {})
         if error.status_code == 405:
             allowed = _allowed_methods(request)

@@ -49,7 +49,8 @@ def signed_labels(name: str, y: Array) -> Array:
         return 2 * y - 1
     uses_minus_one = bool(np.any(y == -1))
     ok = (y == -1) | (y == 1) if uses_minus_one else (y == 0) | (y == 1)
-    require(name, ok, y, "a label in {-1, 1}" if uses_minus_one else "a label in {0, 1} (or use -1/1 throughout)")
+    together = "labels are -1 and 1, or 0 and 1, throughout"
+    require(name, ok, y, f"-1 or 1 ({together}; these include -1)" if uses_minus_one else f"0 or 1 ({together})")
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -29,7 +29,8 @@ class MalformedJSON(DecodeError):
 _NON_STANDARD_TOKENS = (b"NaN", b"Infinity")
 
 
-def decode_json(body: bytes | bytearray | memoryview) -> Any:
+def decode_json(body: bytes | bytearray | memoryview, what: str = "the body") -> Any:
+    """The JSON value in ``body``; ``MalformedJSON`` says what is wrong with ``what`` (the body, a header)."""
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as error:
@@ -39,7 +40,7 @@ def decode_json(body: bytes | bytearray | memoryview) -> Any:
         near = bytes(body[max(0, error.pos - 1) : error.pos + len(b"Infinity")])
         if any(token in near for token in _NON_STANDARD_TOKENS):
             raise MalformedJSON(f"NaN and Infinity are not JSON; send finite numbers ({message})") from None
-        raise MalformedJSON(f"the body is not valid JSON: {message}") from None
+        raise MalformedJSON(f"{what} is not valid JSON: {message}") from None
 
 
 def to_array(value: Any, location: Location) -> np.ndarray:

@@ -71,9 +71,9 @@ def parse_infer_request(body: bytes | bytearray, header_length: str | None) -> I
     """Split and decode an inference request; raise ``ProtocolError`` for anything malformed."""
     header, binary_start = _split(body, header_length)
     try:
-        document = decode_json(header)
+        document = decode_json(header, "the body" if header_length is None else "the inference request header")
     except MalformedJSON as error:
-        raise ProtocolError(f"the inference request header is not valid JSON: {error}") from None
+        raise ProtocolError(str(error)) from None
     if not isinstance(document, dict):
         raise ProtocolError("the inference request must be a JSON object")
     # model_name / model_version may repeat the URL's (Triton's own examples send them).

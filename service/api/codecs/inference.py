@@ -24,6 +24,7 @@ from ...transport import DecodeError
 from ...transport.kserve import InferRequest, brief, encode_infer_response, parse_infer_request
 from ..problems import json_pointer, locate
 from ..schemas import request_model_of
+from .losses import did_you_mean
 
 #: Request parameters that belong to the protocol (or Triton's client), not to a loss.
 PROTOCOL_PARAMETERS = {"sequence_id", "sequence_start", "sequence_end", "priority", "timeout", "headers"}
@@ -74,7 +75,9 @@ def model_metadata(spec: LossSpec) -> dict[str, Any]:
 
 def model_or_404(name: str, version: str | None = None) -> LossSpec:
     if name not in CATALOG:
-        raise V2Error(404, f"Request for unknown model: '{name}' is not found; the models are {list(CATALOG)}")
+        raise V2Error(
+            404, f"Request for unknown model: '{name}' is not found;{did_you_mean(name)} the models are {list(CATALOG)}"
+        )
     if version not in (None, "", "1"):
         raise V2Error(404, f"Request for unknown model: '{name}' version {version} is not found; it has version 1")
     return CATALOG[name]

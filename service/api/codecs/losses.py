@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,8 +19,16 @@ from ..schemas import request_model_of
 JSON = "application/json"
 
 
+def did_you_mean(name: str) -> str:
+    """`` did you mean 'x'?`` for the losses spelt like ``name``, or nothing."""
+    close = difflib.get_close_matches(name, CATALOG, n=3)
+    return f" did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+
+
 def unknown_loss(name: str) -> ProblemError:
-    return ProblemError(404, "unknown-loss", f"no loss named {name!r}; the losses are: {', '.join(CATALOG)}")
+    return ProblemError(
+        404, "unknown-loss", f"no loss named {name!r};{did_you_mean(name)} the losses are: {', '.join(CATALOG)}"
+    )
 
 
 def spec_of(name: str) -> LossSpec:
@@ -45,7 +54,7 @@ def compute_request(spec: LossSpec, payload: dict[str, Any]) -> ComputeRequest:
     try:
         request: Any = request_model_of(spec.name).model_validate(payload)
     except ValidationError as error:
-        raise from_validation_error(error, payload) from None
+        raise from_validation_error(error, payload, model=request_model_of(spec.name)) from None
     params, reduction = request.params.model_dump(), request.reduction
     return_grad, dtype = request.return_grad, request.dtype
     del request  # it references the payload's lists too

@@ -94,7 +94,8 @@ def binary_crossentropy(
 
 
 @family.loss(
-    summary="Focal loss for binary and multi-label targets: cross-entropy down-weighted on easy examples.",
+    summary="Focal loss for binary and multi-label targets: cross-entropy down-weighted on easy examples. "
+    "Unlike the other binary losses, from_logits defaults to true (torchvision's form).",
     reference="logits: torchvision.ops.sigmoid_focal_loss; "
     "probabilities: keras.losses.binary_focal_crossentropy with class balancing",
     formula=r"\ell = -\alpha_t (1 - p_t)^{\gamma} \log p_t, \quad p_t = y \, p + (1 - y)(1 - p)",
