@@ -21,14 +21,14 @@ from typing import Any
 if __package__ in (None, ""):  # python benchmarks/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np
+import numpy as np  # noqa: I001 (the names from tools one per line would take 30 lines)
 import orjson
 
 from benchmarks.tools import (BENCH, MLSERVER_REQUIREMENTS, ROOT, OtherLoad, Wrk, app_server, ensure_mlserver,
-                              expect_ok, free_port, json_body, listening, loss_inputs, machine, med,
-                              mlserver, perf_analyzer, perf_analyzer_command, pyperf, ratio, request, service, serving,
-                              small_arrays, source_state, tree_stats, v2_binary_body, v2_json_body,
-                              versions, wait_quiet, wrk)
+                              expect_ok, free_port, json_body, listening, loss_inputs, machine, med, mlserver,
+                              perf_analyzer, perf_analyzer_command, pyperf, ratio, request, service, serving,
+                              small_arrays, source_state, tree_stats, v2_binary_body, v2_json_body, versions,
+                              wait_quiet, wrk)
 
 LARGE, QUIET = ("mse", "binary_crossentropy", "categorical_crossentropy"), 0.10  # QUIET: the others' CPU share
 
@@ -47,12 +47,11 @@ class Plan:
 QUICK = Plan((3, 2), 3, 3.0, 2, 1, 0.0, (0,), ("-p", "2", "-n", "2", "-w", "1", "-l", "1"), 0.0)
 R = SimpleNamespace(plan=Plan(), trees=[("after", ROOT)], pa=(None, ""), mls=(None, ""))
 
-def c(values: list[float], unit: str = "x") -> dict[str, Any]:
-    """A table cell of per-round values, rendered as median (min–max); NaN (nothing sampled) left out."""
+def c(values: list[float], unit: str = "x") -> dict[str, Any]:  # a cell of per-round values: median (min–max)
     return {"v": [float(v) for v in values if v == v], "u": unit}
 
 def alternate(count: int, measures: dict[Any, Callable[[], Any]]) -> dict[Any, list[Any]]:
-    """``count`` rounds calling every measure once, one after the other (in reverse order every other round)."""
+    """``count`` rounds calling each measure once, one after the other (in reverse order every other round)."""
     found: dict[Any, list[Any]] = {key: [] for key in measures}
     for number in range(count):
         for key, measure in list(measures.items())[:: 1 if number % 2 == 0 else -1]:
@@ -65,8 +64,7 @@ def shown(label: str) -> str:  # "after" only means something next to "before"
 def field(results: list[dict[str, Any]], key: str, factor: float = 1.0) -> list[float]:
     return [r[key] * factor for r in results]
 
-def timed(answers: dict[str, Any], key: str, port: int, path: str, body: bytes, headers: Any = None) -> float:
-    """One request (``tools.request``) in milliseconds; its answer kept in ``answers[key]``."""
+def timed(answers: dict[str, Any], key: str, port: int, path: str, body: bytes, headers: Any = None) -> float:  # ms
     gc.collect()
     answers[key] = expect_ok(key, request(port, path, body, headers))
     return answers[key][0] * 1e3
@@ -103,7 +101,7 @@ class Section:
 
 def in_process(name: str, path: str, body: bytes, inner: int, headers: dict[str, str] | None = None,
                app: str = "service.app:app", trees: list[tuple[str, Path]] | None = None) -> list[dict[str, Any]]:
-    """pyperf benchmarks of an ASGI app called in process (``inproc.py``), one per tree: ``f"{name} {tree}"``."""
+    """pyperf benchmarks of an ASGI app called in process (``tools.build``), one per tree: ``f"{name} {tree}"``."""
     return [{"name": f"{name} {label}", "kind": "asgi", "tree": str(tree), "app": app, "path": path, "body": body,
              "inner": inner, "headers": headers or {}} for label, tree in trees or R.trees]
 
@@ -162,7 +160,7 @@ def section_large_json(sec: Section) -> None:
     sec.table(["loss", "elements", "body MB", "service (HTTP)", "in-process floor", "textbook (HTTP)", "service / floor",
                "textbook / service", "targets (<= 0.7x / >= 8x)"]
               + ["information: textbook, `response_model=dict`"], rows)
-    found = {k: [v * 1e3 for v in values] for k, values in pyperf(specs, list(R.plan.pyperf)).items()}
+    found = pyperf(specs, R.plan.pyperf, 1e3)
     sec.text("At 1e6 elements: where the floor's time goes (same rounds), and the service's ASGI app called in process "
              "with the same body, no HTTP (pyperf, a value per worker process):")
     sec.table(["loss", "orjson.loads", "np.asarray", "compute", "orjson.dumps", "floor", "service's app in process",
@@ -190,8 +188,7 @@ def section_binary(sec: Section) -> None:
     grad = np.frombuffer(answers["binary after"][3], dtype="<f8", offset=head + 8).reshape(arrays["y_pred"].shape)
     agrees = np.allclose(grad, 2 * (arrays["y_pred"] - arrays["y_true"]) / grad.size, rtol=1e-12, atol=0)
     over, json_over = ratio(t["binary after"], t["floor"]), ratio(t["json after"], t["binary after"])
-    t |= {k: [v * 1e3 for v in values] for k, values in pyperf(in_process("app", infer, body, 1, headers),
-                                                              list(R.plan.pyperf)).items()}
+    t |= pyperf(in_process("app", infer, body, 1, headers), R.plan.pyperf, 1e3)
     sec.text(f"`POST {infer}`, binary FP64 tensors ({len(body) / 1e6:.1f} MB) and `binary_data_output` (answer "
              f"{size / 1e6:.1f} MB); the transport floor reads the body and answers 14 bytes (`/floor/sized`: as many "
              f"as the service); the JSON path is `POST /losses/mse` ({len(json_path) / 1e6:.1f} MB); "
@@ -254,7 +251,7 @@ def section_small(sec: Section) -> None:
             sec.before_after(f"{workers} worker(s){suffix}, p99", rps, "p99 service", "ms", suffix)
     specs = in_process("service", "/losses/mse", body, 500)
     specs += in_process("constant", "/constant", body, 500, app="constant_app:app", trees=R.trees[:1])
-    cpu = {k: [v * 1e6 for v in values] for k, values in pyperf(specs, list(R.plan.pyperf)).items()}
+    cpu = pyperf(specs, R.plan.pyperf, 1e6)
     sec.text("CPU per request of the ASGI apps called in process, no HTTP (pyperf; the service's access log off):")
     sec.table(["app", "µs per request"], [["service `POST /losses/mse`", c(cpu["service after"], "us")],
                                          ["FastAPI constant route", c(cpu["constant after"], "us")]])
@@ -335,8 +332,7 @@ def section_engine(sec: Section) -> None:
         common = {"loss": name, "dtype": dtype, "elements": 10**6}
         specs += [{"name": f"engine {name} {dtype} {k}", "kind": "engine", "tree": str(t)} | common for k, t in R.trees]
         specs.append({"name": f"torch {name} {dtype}", "kind": "torch"} | common)
-    found = {k: [v * 1e3 for v in values] for k, values in pyperf(specs, list(R.plan.pyperf)).items()}
-    rows = []
+    found, rows = pyperf(specs, R.plan.pyperf, 1e3), []
     for name, dtype in losses:
         engine, reference, one = found[f"engine {name} {dtype} after"], found[f"torch {name} {dtype}"], med(found[f"pass {dtype}"])
         over = ratio(engine, reference)

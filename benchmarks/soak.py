@@ -29,6 +29,7 @@ import orjson
 from benchmarks.run import table
 from benchmarks.tools import BENCH, ROOT, Wrk, free_port, machine, request, service, serving, source_state, tree_stats
 
+
 def mix() -> list[tuple[str, int, int, str, bytes, dict[str, str]]]:
     """(kind, weight, status it must get, path, body (none: GET), headers): what a training loop sends, and mistakes."""
     rng = np.random.default_rng(0)

@@ -1,11 +1,17 @@
 """The suite's tools, one of each: requests, the server starter, an HTTP client, the place that runs wrk, the reader of a
-process tree (psutil), the machine's other load, pyperf and perf_analyzer runs, MLServer's venv. 127.0.0.1 only."""
+process tree (psutil), the machine's other load, pyperf and perf_analyzer runs, MLServer's venv. 127.0.0.1 only.
+
+Run as a script, it is the pyperf script of the in-process timings: ``python benchmarks/tools.py --spec FILE -o OUT.json``
+[pyperf options]; each benchmark in the spec runs in pyperf's worker processes (``build``)."""
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import contextlib
 import csv
 import http.client
+import importlib
 import json
 import os
 import platform
@@ -18,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -49,13 +56,11 @@ def loss_params(name: str) -> dict[str, Any]:
     return {"from_logits": True} if name != "mse" else {}
 
 def json_body(name: str, arrays: dict[str, np.ndarray]) -> bytes:
-    params = {"params": loss_params(name)} if loss_params(name) else {}
-    document = {**arrays, "reduction": "mean", "return_grad": True, **params}
+    document = {**arrays, "reduction": "mean", "return_grad": True} | ({"params": loss_params(name)} if name != "mse" else {})
     return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
 
 def small_arrays(seed: int = 1) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    y_true = np.round(rng.normal(size=(32, 4)), 6)
+    y_true = np.round((rng := np.random.default_rng(seed)).normal(size=(32, 4)), 6)
     return {"y_true": y_true, "y_pred": np.round(y_true + rng.normal(scale=0.5, size=(32, 4)), 6)}
 
 def v2_json_body(arrays: dict[str, np.ndarray]) -> bytes:
@@ -65,14 +70,12 @@ def v2_json_body(arrays: dict[str, np.ndarray]) -> bytes:
 def v2_binary_body(arrays: dict[str, np.ndarray]) -> tuple[bytes, dict[str, str]]:
     inputs = [{"name": k, "shape": list(a.shape), "datatype": "FP64", "parameters": {"binary_data_size": a.nbytes}}
               for k, a in arrays.items()]
-    parameters = {"return_grad": True, "binary_data_output": True}
-    head = orjson.dumps({"id": "bench", "parameters": parameters, "inputs": inputs})
+    head = orjson.dumps({"id": "bench", "parameters": {"return_grad": True, "binary_data_output": True}, "inputs": inputs})
     body = b"".join([head, *(np.ascontiguousarray(a, dtype="<f8").tobytes() for a in arrays.values())])
     return body, {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(head))}
 
 def torch_loss(name: str, y_true: Any, y_pred: Any) -> Any:
     import torch
-
     f = torch.nn.functional
     if name == "binary_focal":  # as torchvision.ops.sigmoid_focal_loss computes it: alpha 0.25, gamma 2, mean
         p_t = torch.sigmoid(y_pred) * y_true + (1 - torch.sigmoid(y_pred)) * (1 - y_true)
@@ -252,8 +255,8 @@ def wait_quiet(limit: float, max_wait: float, sample: float) -> tuple[float, flo
             break
     return share, time.monotonic() - started
 
-def pyperf(specs: list[dict[str, Any]], options: list[str]) -> dict[str, list[float]]:
-    """``inproc.py`` (pyperf) on ``specs``: per benchmark the mean seconds of each worker process (a round)."""
+def pyperf(specs: list[dict[str, Any]], options: Any, scale: float = 1.0) -> dict[str, list[float]]:
+    """``tools.py`` as a pyperf script on ``specs``: per benchmark the mean seconds of each worker process (a round)."""
     import pyperf as _pyperf
 
     with tempfile.TemporaryDirectory(prefix="bench-pyperf-") as tmp:
@@ -262,12 +265,12 @@ def pyperf(specs: list[dict[str, Any]], options: list[str]) -> dict[str, list[fl
                 Path(tmp, f"body{index}").write_bytes(spec.pop("body"))
                 spec["body_file"] = f"{tmp}/body{index}"
         Path(tmp, "spec.json").write_text(json.dumps(specs))
-        argv = [PY, str(BENCH / "inproc.py"), "--spec", f"{tmp}/spec.json", "-o", f"{tmp}/out.json", "-q", *options]
+        argv = [PY, str(BENCH / "tools.py"), "--spec", f"{tmp}/spec.json", "-o", f"{tmp}/out.json", "-q", *options]
         run = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=3600)
         if run.returncode != 0:
             raise RuntimeError(f"pyperf failed (exit {run.returncode}): {(run.stdout + run.stderr)[-1500:]}")
         benchmarks = _pyperf.BenchmarkSuite.load(f"{tmp}/out.json").get_benchmarks()
-    return {b.get_name(): [statistics.fmean(r.values) for r in b.get_runs() if r.values] for b in benchmarks}
+    return {b.get_name(): [statistics.fmean(r.values) * scale for r in b.get_runs() if r.values] for b in benchmarks}
 
 def perf_analyzer_command() -> tuple[list[str] | None, str]:
     """The perf_analyzer command (``PERF_ANALYZER``, else on PATH) if it runs, and its version, or why not."""
@@ -362,3 +365,94 @@ def source_state(tree: Path) -> str:
     changed = len(run("git", "status", "--porcelain", "--", "service").splitlines())
     return (f"commit {run('git', 'log', '-1', '--format=%h %s') or 'unknown'} ({changed or 'no'} uncommitted change(s) "
             f"in service/); `import service` there gives `{run(PY, '-c', 'import service; print(service.__file__)')}`")
+
+def asgi(spec: dict[str, Any]) -> Callable[[int], Any]:
+    sys.path.insert(0, spec["tree"])
+    os.environ.update(LOSS_SERVICE_ACCESS_LOG="false", LOSS_SERVICE_GRPC_PORT="0", LOSS_SERVICE_LOG_LEVEL="warning")
+    module, _, attr = spec["app"].partition(":")
+    app, body = getattr(importlib.import_module(module), attr), Path(spec["body_file"]).read_bytes()
+    headers = {"host": "127.0.0.1", "content-length": str(len(body)), "content-type": "application/json"}
+    headers = [(k.lower().encode(), v.encode()) for k, v in (headers | spec["headers"]).items()]
+    loop, state, inbox, outbox = asyncio.new_event_loop(), {}, asyncio.Queue(), asyncio.Queue()
+
+    async def lifespan(event: str) -> None:
+        await inbox.put({"type": f"lifespan.{event}"})
+        if (answer := await outbox.get())["type"] != f"lifespan.{event}.complete":
+            raise RuntimeError(f"lifespan {event}: {answer}")
+
+    async def many(count: int) -> int:
+        status = [0]
+
+        async def send(message: dict[str, Any]) -> None:
+            status[0] = message.get("status", status[0])
+
+        for _ in range(count):
+            scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                     "scheme": "http", "path": spec["path"], "raw_path": spec["path"].encode(), "query_string": b"",
+                     "root_path": "", "headers": headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8000),
+                     "state": dict(state)}
+            messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+            async def receive() -> dict[str, Any]:
+                return messages.pop() if messages else {"type": "http.disconnect"}  # noqa: B023 (awaited at once)
+
+            await app(scope, receive, send)
+        return status[0]
+
+    task = loop.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": state}, inbox.get, outbox.put))
+    loop.run_until_complete(lifespan("startup"))
+    atexit.register(lambda: (loop.run_until_complete(lifespan("shutdown")), task.cancel()))
+    if (status := loop.run_until_complete(many(1))) != 200:
+        raise RuntimeError(f"{spec['path']} answered {status} in process")
+    return lambda count: loop.run_until_complete(many(count))
+
+def build(spec: dict[str, Any]) -> Callable[[int], Any]:
+    """A spec's benchmark as a function running it ``count`` times, made in the worker process that runs it: ``asgi``
+    (an ASGI app called in process, no HTTP, lifespan first; ``service`` from ``tree``, access log and gRPC off),
+    ``engine`` (``compute`` with the gradient), ``torch`` (1 thread, ``backward()``), ``pass`` (``np.add``)."""
+    if spec["kind"] == "asgi":
+        return asgi(spec)
+    if spec["kind"] == "pass":
+        a = np.ones(spec["elements"], dtype=spec["dtype"])
+        b, step = np.empty_like(a), lambda: np.add(a, a, out=b)
+    elif spec["kind"] == "engine":
+        sys.path.insert(0, spec["tree"])
+        from service.engine import CATALOG, compute
+
+        arrays = loss_inputs(spec["loss"], spec["elements"], 3)
+        arrays = {k: np.ascontiguousarray(v, dtype=spec["dtype"]) for k, v in arrays.items()}
+        loss, params = CATALOG[spec["loss"]], loss_params(spec["loss"])
+        step = lambda: compute(loss, arrays, params, reduction="mean", return_grad=True, dtype=spec["dtype"])  # noqa: E731
+    else:
+        import torch
+
+        torch.set_num_threads(1)
+        y_true, y_pred = (torch.from_numpy(np.ascontiguousarray(v, dtype=spec["dtype"]))
+                          for v in loss_inputs(spec["loss"], spec["elements"], 3).values())
+        step = lambda: torch_loss(spec["loss"], y_true, y_pred.detach().requires_grad_()).backward()  # noqa: E731
+
+    def run(count: int) -> None:
+        for _ in range(count):
+            step()
+
+    return run
+
+def timer(spec: dict[str, Any]) -> Callable[[int], float]:
+    built: list[Callable[[int], Any]] = []
+
+    def time_func(loops: int) -> float:
+        if not built:  # only in the worker process that runs this benchmark
+            built.append(build(spec))
+        start = time.perf_counter()
+        built[0](loops * spec.get("inner", 1))
+        return time.perf_counter() - start
+
+    return time_func
+
+if __name__ == "__main__":
+    import pyperf as _pyperf
+
+    runner = _pyperf.Runner(add_cmdline_args=lambda cmd, args: cmd.extend(["--spec", args.spec]))
+    runner.argparser.add_argument("--spec", required=True, help="the JSON list of benchmarks")
+    for item in json.loads(Path(runner.parse_args().spec).read_text()):
+        runner.bench_time_func(item["name"], timer(item), inner_loops=item.get("inner", 1))
