@@ -11,7 +11,6 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -32,20 +31,12 @@ from benchmarks.tools import (BENCH, MLSERVER_REQUIREMENTS, ROOT, OtherLoad, Wrk
 
 LARGE, QUIET = ("mse", "binary_crossentropy", "categorical_crossentropy"), 0.10  # QUIET: the others' CPU share
 
-@dataclass(frozen=True)
-class Plan:
-    json_rounds: tuple[int, int] = (20, 7)  # at 1e4 and 1e6 elements
-    binary_rounds: int = 11
-    wrk_seconds: float = 10.0
-    wrk_rounds: int = 3
-    rss_rounds: int = 3
-    warmup: float = 1.0  # a wrk warm-up run per server, seconds
-    mlserver_settings: tuple[int, ...] = (0, 1)  # MLServer's parallel_workers
-    pyperf: tuple[str, ...] = ("-p", "6", "-n", "5", "-w", "1", "-l", "1")  # worker processes (rounds), values
-    quiet_wait: float = 180.0  # before each section, wait at most this long for other processes to go quiet
-
-QUICK = Plan((3, 2), 3, 3.0, 2, 1, 0.0, (0,), ("-p", "2", "-n", "2", "-w", "1", "-l", "1"), 0.0)
-R = SimpleNamespace(plan=Plan(), trees=[("after", ROOT)], pa=(None, ""), mls=(None, ""))
+# json_rounds: at 1e4 and 1e6 elements; pyperf: worker processes (rounds), values, warm-ups; README says the rest.
+FULL = SimpleNamespace(json_rounds=(20, 7), binary_rounds=11, wrk_seconds=10.0, wrk_rounds=3, rss_rounds=3, warmup=1.0,
+                       mlserver_settings=(0, 1), pyperf=("-p", "6", "-n", "5", "-w", "1", "-l", "1"), quiet_wait=180.0)
+QUICK = SimpleNamespace(json_rounds=(3, 2), binary_rounds=3, wrk_seconds=3.0, wrk_rounds=2, rss_rounds=1, warmup=0.0,
+                        mlserver_settings=(0,), pyperf=("-p", "2", "-n", "2", "-w", "1", "-l", "1"), quiet_wait=0.0)
+R = SimpleNamespace(plan=FULL, trees=[("after", ROOT)], pa=(None, ""), mls=(None, ""))
 
 def c(values: list[float], unit: str = "x") -> dict[str, Any]:  # a cell of per-round values: median (min–max)
     return {"v": [float(v) for v in values if v == v], "u": unit}
@@ -61,8 +52,8 @@ def alternate(count: int, measures: dict[Any, Callable[[], Any]]) -> dict[Any, l
 def shown(label: str) -> str:  # "after" only means something next to "before"
     return label if len(R.trees) > 1 else label.replace(" after", "")
 
-def field(results: list[dict[str, Any]], key: str, factor: float = 1.0) -> list[float]:
-    return [r[key] * factor for r in results]
+def field(results: list[dict[str, Any]], key: str) -> list[float]:
+    return [r[key] for r in results]
 
 def timed(answers: dict[str, Any], key: str, port: int, path: str, body: bytes, headers: Any = None) -> float:  # ms
     gc.collect()
@@ -108,7 +99,6 @@ def in_process(name: str, path: str, body: bytes, inner: int, headers: dict[str,
 def floor(name: str, body: bytes, stages: dict[str, list[float]]) -> float:
     """orjson.loads + np.asarray + service.engine.compute + orjson.dumps in this process, no HTTP: milliseconds."""
     from service.engine import CATALOG, compute
-
     gc.collect()
     t = [time.perf_counter()]
     document = orjson.loads(body)
@@ -128,17 +118,16 @@ def floor(name: str, body: bytes, stages: dict[str, list[float]]) -> float:
 def section_large_json(sec: Section) -> None:
     svc = {f"service {k}": service(free_port(), tree) for k, tree in R.trees}
     tb = app_server("textbook", "benchmarks.textbook_app:app", free_port())
-    rows, stage_rows, checks, specs, answers = [], [], [], [], {}
+    rows, stage_rows, checks, answers = [], [], [], {}
     with serving(*svc.values(), tb):
         for name in LARGE:
             for elements, count in zip((10_000, 1_000_000), R.plan.json_rounds, strict=True):
                 path, body, stages = f"/losses/{name}", json_body(name, loss_inputs(name, elements)), {}
                 measures = {k: partial(timed, answers, k, s.port, path, body) for k, s in svc.items()}
                 measures["textbook"] = partial(timed, answers, "textbook", tb.port, path, body)
-                measures["annotated"] = partial(timed, answers, "annotated", tb.port, "/annotated" + path, body)
                 measures["floor"] = partial(floor, name, body, stages)
                 for key, measure in measures.items():  # warm-up; the textbook only at 1e4 (seconds at 1e6)
-                    _ = measure() if elements == 10_000 or key not in ("textbook", "annotated") else None
+                    _ = measure() if elements == 10_000 or key != "textbook" else None
                 stages.clear()
                 t = alternate(count, measures)
                 ours, theirs = (orjson.loads(answers[k][3]) for k in ("service after", "textbook"))
@@ -149,24 +138,17 @@ def section_large_json(sec: Section) -> None:
                 if elements == 1_000_000:
                     verdicts = (sec.target(f"JSON 1e6 {name}: service / in-process floor <= 0.7", over, 0.7, True)
                                 + " / " + sec.target(f"JSON 1e6 {name}: textbook / service >= 8", tb_over, 8.0, False))
-                    stage_rows.append([name, *(c(stages[k], "ms") for k in list(stages)[:4]), c(t["floor"], "ms")])
-                    specs += in_process(name, path, body, 1)
+                    stage_rows.append([name, *(c(stages[k], "ms") for k in list(stages)[:4]), c(t["floor"], "ms"),
+                                       c(t["service after"], "ms")])
                 rows.append([name, f"{elements:.0e}", f"{len(body) / 1e6:.1f}", c(t["service after"], "ms"),
-                             c(t["floor"], "ms"), c(t["textbook"], "ms"), c(over), c(tb_over), verdicts]
-                            + [c(t["annotated"], "ms")])
+                             c(t["floor"], "ms"), c(t["textbook"], "ms"), c(over), c(tb_over), verdicts])
                 sec.before_after(f"{name} {elements:.0e}, ms", t, "service", "ms")
     sec.text(f"One `http.client` request on a new connection each; {' and '.join(map(str, R.plan.json_rounds))} rounds "
              "at 1e4 and 1e6 elements of the service (shipped defaults), the textbook endpoint and the in-process floor:")
     sec.table(["loss", "elements", "body MB", "service (HTTP)", "in-process floor", "textbook (HTTP)", "service / floor",
-               "textbook / service", "targets (<= 0.7x / >= 8x)"]
-              + ["information: textbook, `response_model=dict`"], rows)
-    found = pyperf(specs, R.plan.pyperf, 1e3)
-    sec.text("At 1e6 elements: where the floor's time goes (same rounds), and the service's ASGI app called in process "
-             "with the same body, no HTTP (pyperf, a value per worker process):")
-    sec.table(["loss", "orjson.loads", "np.asarray", "compute", "orjson.dumps", "floor", "service's app in process",
-               "service (HTTP)"], [[*s, c(found[f"{s[0]} after"], "ms"), r[3]] for s, r in zip(stage_rows, rows[1::2])])
-    for name in LARGE:
-        sec.before_after(f"{name} 1e6, ASGI app in process, ms", found, name, "ms")
+               "textbook / service", "targets (<= 0.7x / >= 8x)"], rows)
+    sec.text("Where the floor's time goes at 1e6 elements (same rounds):")
+    sec.table(["loss", "orjson.loads", "np.asarray", "compute", "orjson.dumps", "floor", "service (HTTP)"], stage_rows)
     sec.text("Answers checked against the floor and the textbook (rtol 1e-9, gradients too): " + "; ".join(checks) + ".")
 
 def section_binary(sec: Section) -> None:
@@ -179,7 +161,6 @@ def section_binary(sec: Section) -> None:
         measures = {f"binary {k}": partial(timed, answers, f"binary {k}", s.port, infer, body, headers)
                     for k, s in svc.items()}
         measures["floor"] = partial(timed, answers, "floor", floor_app.port, "/floor", body)
-        measures["sized"] = partial(timed, answers, "sized", floor_app.port, f"/floor/sized?bytes={size}", body)
         measures |= {f"json {k}": partial(timed, answers, f"json {k}", s.port, "/losses/mse", json_path)
                      for k, s in svc.items()}
         _ = [measure() for measure in measures.values()]  # warm-up
@@ -190,15 +171,12 @@ def section_binary(sec: Section) -> None:
     over, json_over = ratio(t["binary after"], t["floor"]), ratio(t["json after"], t["binary after"])
     t |= pyperf(in_process("app", infer, body, 1, headers), R.plan.pyperf, 1e3)
     sec.text(f"`POST {infer}`, binary FP64 tensors ({len(body) / 1e6:.1f} MB) and `binary_data_output` (answer "
-             f"{size / 1e6:.1f} MB); the transport floor reads the body and answers 14 bytes (`/floor/sized`: as many "
-             f"as the service); the JSON path is `POST /losses/mse` ({len(json_path) / 1e6:.1f} MB); "
+             f"{size / 1e6:.1f} MB); the transport floor reads the body and answers 14 bytes; the JSON path is `POST /losses/mse` ({len(json_path) / 1e6:.1f} MB); "
              f"{R.plan.binary_rounds} rounds. Gradient against 2 (y_pred - y_true) / N: {'agrees' * agrees or 'DIFFERS'}.")
     sec.table(["what", "time", "ratio", "target", "verdict"], [
         ["service, binary", c(t["binary after"], "ms"), "", "", ""],
         ["transport floor (14-byte answer)", c(t["floor"], "ms"), c(over), "service / floor <= 1.5x",
          sec.target("binary 1e6 mse: service / transport floor <= 1.5", over, 1.5, True)],
-        ["floor answering as much as the service (information)", c(t["sized"], "ms"),
-         c(ratio(t["binary after"], t["sized"])), "—", "—"],
         ["service, JSON `/losses/mse`", c(t["json after"], "ms"), c(json_over), "JSON / binary >= 5x",
          sec.target("binary 1e6 mse: service JSON / binary >= 5", json_over, 5.0, False)],
         ["service's ASGI app in process, binary (pyperf)", c(t["app after"], "ms"), "", "", ""]])
@@ -214,19 +192,16 @@ def section_small(sec: Section) -> None:
     body = json_body("mse", small_arrays())
     sec.text(f"32x4 MSE + gradient ({len(body)} bytes); wrk, 32 connections, {R.plan.wrk_rounds} rounds of "
              f"{R.plan.wrk_seconds:g} s. The service with its shipped defaults (access log on) and, with 1 worker, "
-             "`LOSS_SERVICE_ACCESS_LOG=false`; the constant routes answer as many bytes as the service.")
+             "`LOSS_SERVICE_ACCESS_LOG=false`; the FastAPI constant route answers as many bytes.")
     for workers in (1, 2):
         one = workers == 1
         svc = {f"service {k}": service(free_port(), tree, workers) for k, tree in R.trees}
         svc |= {f"service {k}, log off": service(free_port(), tree, 1, access_log=False) for k, tree in R.trees} if one else {}
         with serving(*svc.values()):
             size = len(expect_ok("small", request(svc["service after"].port, "/losses/mse", body))[3])
-            others = [app_server("constant", "benchmarks.constant_app:app", free_port(), workers,
-                                 {"BENCH_CONSTANT_BYTES": str(size)})]
-            others += [app_server("floor", "benchmarks.floor_app:app", free_port(), workers)]
-            with serving(*others):
-                targets = {k: (s.port, "/losses/mse") for k, s in svc.items()} | {"FastAPI constant": (
-                    others[0].port, "/constant"), "Starlette route": (others[1].port, f"/floor/sized?bytes={size}")}
+            env = {"BENCH_CONSTANT_BYTES": str(size)}
+            with serving(app_server("constant", "benchmarks.constant_app:app", free_port(), workers, env)) as constant:
+                targets = {k: (s.port, "/losses/mse") for k, s in svc.items()} | {"FastAPI constant": (constant.port, "/constant")}
                 for port, path in targets.values() if R.plan.warmup else []:
                     wrk(port, path, body, R.plan.warmup)
                 found = alternate(R.plan.wrk_rounds, {k: partial(wrk, port, path, body, R.plan.wrk_seconds)
@@ -249,9 +224,8 @@ def section_small(sec: Section) -> None:
         for suffix in ("", ", log off")[: 2 if one else 1]:
             sec.before_after(f"{workers} worker(s){suffix}, req/s", rps, "service", "req/s", suffix)
             sec.before_after(f"{workers} worker(s){suffix}, p99", rps, "p99 service", "ms", suffix)
-    specs = in_process("service", "/losses/mse", body, 500)
-    specs += in_process("constant", "/constant", body, 500, app="constant_app:app", trees=R.trees[:1])
-    cpu = pyperf(specs, R.plan.pyperf, 1e6)
+    cpu = pyperf(in_process("service", "/losses/mse", body, 500) + in_process(
+        "constant", "/constant", body, 500, app="constant_app:app", trees=R.trees[:1]), R.plan.pyperf, 1e6)
     sec.text("CPU per request of the ASGI apps called in process, no HTTP (pyperf; the service's access log off):")
     sec.table(["app", "µs per request"], [["service `POST /losses/mse`", c(cpu["service after"], "us")],
                                          ["FastAPI constant route", c(cpu["constant after"], "us")]])
@@ -266,23 +240,14 @@ def section_v2(sec: Section) -> None:
                 for pw in R.plan.mlserver_settings} if exe else {}
     grpc = {k: int(s.env.get("LOSS_SERVICE_GRPC_PORT") or s.env["MLSERVER_GRPC_PORT"]) for k, s in servers.items()}
     notes, missing, answers, measures = [], [], {}, {}
-    try:
-        for server in servers.values():
-            server.start()
-        for label, server in list(servers.items()):
-            try:
-                server.wait()
-            except RuntimeError as error:  # say why, and go on without it
-                notes.append(f"{label} did not start: `{str(error).splitlines()[0]}`")
-                server.stop(), servers.pop(label)
+    with serving(*servers.values(), failed=notes):
+        servers = {label: server for label, server in servers.items() if server.proc.poll() is None}
         try:
             _ = perf_analyzer(pa, servers["service after"].port, "http", pa_data, 1.0) if pa else None
         except RuntimeError as error:
             pa, why = None, f"it runs, but not against the service: {error}"
         for label, server in servers.items():  # another server, protocol or tool: a line each
-            for protocol in ("HTTP JSON", "HTTP binary", "gRPC"):
-                if protocol == "HTTP binary" and label.startswith("MLServer"):
-                    continue  # MLServer 1.7 has no binary tensor extension over HTTP
+            for protocol in (("HTTP JSON",) if label.startswith("MLServer") else tuple(bodies)) + ("gRPC",):
                 if protocol == "gRPC" and (pa is None or not listening(grpc[label])):
                     why_not = f"perf_analyzer: {why}" if listening(grpc[label]) else "nothing listens on its gRPC port"
                     missing.append([shown(label), protocol, "—", f"not available ({why_not})", "", "", ""])
@@ -297,9 +262,6 @@ def section_v2(sec: Section) -> None:
             document = orjson.loads(request(server.port, infer, bodies["HTTP JSON"][0])[3])
             answers[label] = [o["data"] for o in sorted(document["outputs"], key=lambda o: o["name"] != "loss")]
         found = alternate(R.plan.wrk_rounds, measures)
-    finally:
-        for server in servers.values():
-            server.stop()
     tool, rps = "perf_analyzer" if pa else "wrk", {f"{k[0]} {k[1]}": field(v, "rps") for k, v in found.items()}
     rows = [[shown(k[0]), k[1], tool, c(field(v, "rps"), "req/s"), c(field(v, "p50_ms"), "ms"),
              c(field(v, "p99_ms"), "ms"), ""] for k, v in found.items()]
@@ -308,9 +270,8 @@ def section_v2(sec: Section) -> None:
              ("gRPC", fastest.replace("HTTP JSON", "gRPC"))]
     ratios = [[f"{shown('service after ' + a)} / {b}", c(ratio(rps[f"service after {a}"], rps[b]))]
               for a, b in pairs if f"service after {a}" in rps and b in rps]
-    if fastest:
-        over = ratio(rps["service after HTTP JSON"], rps[fastest])
-        sec.target(f"/v2 small requests: service / {fastest} req/s >= 2", over, 2.0, False)
+    _ = fastest and sec.target(f"/v2 small requests: service / {fastest} req/s >= 2", ratio(rps["service after HTTP JSON"],
+                                                                                          rps[fastest]), 2.0, False)
     agree = all(np.allclose(a, answers["service after"][0], rtol=1e-12) and np.allclose(
         b, answers["service after"][1], rtol=1e-12) for a, b in answers.values())
     sec.text(f"`POST {infer}`, 32x4 FP64 `y_true` and `y_pred`, `return_grad`, 32 requests at a time, {R.plan.wrk_rounds}"
@@ -320,9 +281,8 @@ def section_v2(sec: Section) -> None:
              f"gradient agree across the servers (rtol 1e-12): {'yes' if agree else 'NO'}.", *notes)
     sec.table(["server", "protocol", "tool", "req/s", "p50", "p99", ""], rows + missing)
     sec.table(["ratio (per round)", "value"], ratios)
-    for protocol in ("HTTP JSON", "HTTP binary", "gRPC"):
-        if f"service before {protocol}" in rps:
-            sec.before_after(f"/v2 {protocol}, req/s", rps, "service", "req/s", f" {protocol}")
+    for protocol in (p for p in ("HTTP JSON", "HTTP binary", "gRPC") if f"service before {p}" in rps):
+        sec.before_after(f"/v2 {protocol}, req/s", rps, "service", "req/s", f" {protocol}")
 
 def section_engine(sec: Section) -> None:
     dtypes = ("float64", "float32")
@@ -346,46 +306,33 @@ def section_engine(sec: Section) -> None:
                "torch, passes"], rows)
 
 def section_rss(sec: Section) -> None:
-    arrays = loss_inputs("mse", 1_000_000)
-    body, small, (binary, headers) = json_body("mse", arrays), json_body("mse", small_arrays()), v2_binary_body(arrays)
-    keys, t = ("before", "peak", "worker peak", "peak / body", "growth / body", "binary peak"), {"textbook": []}
-
-    def peak(server: Any, path: str, data: bytes, sent: dict[str, str] | None = None) -> tuple[dict, dict]:
-        expect_ok("small", request(server.port, "/losses/mse", small))
-        start = tree_stats(server.proc.pid)
-        expect_ok(path, request(server.port, path, data, sent))
-        return start, tree_stats(server.proc.pid)
-
-    for _ in range(R.plan.rss_rounds):
-        for label, tree in R.trees:
-            with serving(service(free_port(), tree)) as server:
-                start, end = peak(server, "/losses/mse", body)
-            values = [start["rss"], end["hwm"], end["processes"][0]["hwm"], end["hwm"] / len(body) * 1e6,
-                      (end["hwm"] - start["rss"]) / len(body) * 1e6]
-            with serving(service(free_port(), tree)) as server:
-                values.append(peak(server, "/v2/models/mse/infer", binary, headers)[1]["hwm"])
-            for key, value in zip(keys, values, strict=False):
-                t.setdefault(f"{key} {label}", []).append(value / 1e6)
-        with serving(app_server("textbook", "benchmarks.textbook_app:app", free_port())) as server:
-            t["textbook"].append(peak(server, "/losses/mse", body)[1]["hwm"] / 1e6)
+    body, small, keys, t = json_body("mse", loss_inputs("mse", 10**6)), json_body("mse", small_arrays()), [], {}
+    for _, (label, tree) in ((r, tree) for r in range(R.plan.rss_rounds) for tree in R.trees):
+        with serving(service(free_port(), tree)) as server:
+            expect_ok("small", request(server.port, "/losses/mse", small))
+            start = tree_stats(server.proc.pid)
+            expect_ok("1e6 JSON", request(server.port, "/losses/mse", body))
+            end = tree_stats(server.proc.pid)
+        for key, value in (("RSS before", start["rss"]), ("peak", end["hwm"]), ("worker peak", end["processes"][0]["hwm"]),
+                           ("peak / body", end["hwm"] / len(body) * 1e6),
+                           ("growth / body", (end["hwm"] - start["rss"]) / len(body) * 1e6)):
+            t.setdefault(f"{key} {label}", []).append(value / 1e6)
+            keys += [key] * (key not in keys)
     v = sec.target("peak RSS of the server / body size <= 3 (1e6-element JSON mse)", t["peak / body after"], 3.0, True)
     sec.text(f"A fresh service (1 worker, shipped defaults), one small request, then one 1e6-element `POST /losses/mse` "
              f"({len(body) / 1e6:.1f} MB body); `VmHWM` summed over the server's process tree (psutil) after it; "
              f"{R.plan.rss_rounds} round(s).")
     sec.table(["what", "value"], [
-        ["RSS before the request (after start-up and one small request)", c(t["before after"], "MB")],
+        ["RSS before the request (after start-up and one small request)", c(t["RSS before after"], "MB")],
         ["peak RSS after the request, server and descendants", c(t["peak after"], "MB")],
         ["of which the worker process", c(t["worker peak after"], "MB")],
         ["peak RSS / body size (target <= 3x)", f"{fmt(c(t['peak / body after']))}: {v}"],
-        ["(peak RSS - RSS before) / body size", c(t["growth / body after"])],
-        [f"information: the same arrays as binary tensors ({len(binary) / 1e6:.0f} MB)", c(t["binary peak after"], "MB")],
-        ["information: textbook endpoint, same JSON request", c(t["textbook"], "MB")]])
-    for key in keys[:3] + keys[5:]:
-        sec.before_after(f"{key}, MB", t, key, "MB")
+        ["(peak RSS - RSS before) / body size", c(t["growth / body after"])]])
+    for key in keys:
+        sec.before_after(key + (", MB" if "/" not in key else ""), t, key, "MB" if "/" not in key else "x")
 
 def section_concurrent(sec: Section) -> None:
     import simdjson
-
     small, large = json_body("mse", small_arrays()), json_body("mse", loss_inputs("mse", 1_000_000))
     svc = {k: service(free_port(), tree) for k, tree in R.trees}
 
@@ -404,11 +351,8 @@ def section_concurrent(sec: Section) -> None:
             _ = wrk(server.port, "/losses/mse", small, R.plan.warmup) if R.plan.warmup else None
         measures = {f"idle {k}": partial(wrk, s.port, "/losses/mse", small, R.plan.wrk_seconds) for k, s in svc.items()}
         t = alternate(R.plan.wrk_rounds, measures | {f"loaded {k}": partial(loaded, s) for k, s in svc.items()})
-    parse = []
-    for _ in range(5):
-        start = time.perf_counter()
-        simdjson.Parser().parse(large)
-        parse.append((time.perf_counter() - start) * 1e3)
+    parse = [((simdjson.Parser().parse(large), time.perf_counter())[1] - start) * 1e3  # one C call, holding the GIL
+             for start in (time.perf_counter() for _ in range(5))]
     t |= {f"small {k}": [r[0] for r in t[f"loaded {k}"]] for k, _ in R.trees}
     p99 = {k: field(v, "p99_ms") for k, v in t.items() if not k.startswith("loaded")}
     p99 |= {f"over {k}": ratio(p99[f"small {k}"], p99[f"idle {k}"]) for k, _ in R.trees}
@@ -421,7 +365,7 @@ def section_concurrent(sec: Section) -> None:
     sec.table(["ratio (per round)", "value", "target", "verdict"], [["loaded p99 / idle p99", c(p99["over after"]), "<= 2x",
         sec.target("p99 of small requests with 1e6-element requests running / idle p99 <= 2", p99["over after"], 2, True)]])
     sec.text(f"Large requests answered per loaded run: {sum(field(big, 'requests')) / len(big):.1f}, each "
-             f"{fmt(c(field(big, 'mean_us', 1e-3), 'ms'))} (the runs' means). One simdjson parse of such a body (one C "
+             f"{fmt(c([r['mean_us'] / 1e3 for r in big if r['requests']], 'ms'))} (the runs' means). One simdjson parse of such a body (one C "
              f"call, holding the GIL) takes {fmt(c(parse, 'ms'))} here.")
     for prefix, what in (("idle", "idle p99"), ("small", "loaded p99"), ("over", "loaded / idle p99")):
         sec.before_after(what, p99, prefix, "x" if prefix == "over" else "ms")
@@ -453,17 +397,15 @@ def table(head: list[str], rows: list[list[Any]]) -> list[str]:
 def render(data: dict[str, Any]) -> str:
     meta, sections, v = data["meta"], data["sections"], data["meta"]["versions"]
     out = [f"# Benchmark results{' (quick smoke run)' * meta['quick']}", "",
-           f"Written by `{meta['command']}` on {meta['date']} in {meta['seconds']:.0f} s; figures in `{meta['json']}`. "
-           "The things compared are measured one after the other in each round; figures are medians with the range "
-           "(min–max) over the rounds, ratios formed per round; a target is met when its median is. "
-           "`benchmarks/README.md` says what each section measures and how to reproduce.", "", "## Machine, code, tools",
+           f"Written by `{meta['command']}` on {meta['date']} in {meta['seconds']:.0f} s; figures in `{meta['json']}`: "
+           "medians (min–max) over the rounds, ratios formed per round, a target met when its median is. "
+           "`benchmarks/README.md` says how each section measures.", "", "## Machine, code, tools",
            "", *(f"- {k}: {value}" for k, value in meta["machine"].items()),
            *(f"- code measured, {label}: {state}" for label, state in meta["trees"]),
            f"- wrk {v['wrk']}; pyperf {v.get('pyperf')}; psutil {v.get('psutil')}; perf_analyzer: {meta['perf_analyzer']}"
            f"; MLServer: {meta['mlserver']}", "- " + ", ".join(f"{k} {value}" for k, value in v.items() if k != "wrk"), "",
-           f"Other processes share the machine: before each section the run waits (at most {meta['plan']['quiet_wait']:.0f}"
-           f" s) until they use at most {QUIET:.0%} of its CPU (psutil's CPU percent less the suite's own process tree); "
-           "their share (100% = all cores) before and during each section:", "",
+           f"Before each section the run waits (at most {meta['plan']['quiet_wait']:.0f} s) until other processes use at "
+           f"most {QUIET:.0%} of the CPU (psutil; 100% = all cores); their share before and during each section:", "",
            *table(["section", "duration", "waited", "others before", "others during"],
                   [[s["number"], f"{s['seconds']:.0f} s", f"{s['waited']:.0f} s", c([100 * s["share_before"]], "%"),
                     c([100 * s["share"]], "%")] for s in sections]),
@@ -483,13 +425,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="the Markdown report (default benchmarks/RESULTS.md)")
     parser.add_argument("--render", type=Path, metavar="JSON", help="only render a results JSON to the report")
     args = parser.parse_args(argv)
-    stem = "results-quick" if args.quick else "results"
-    output = args.output or BENCH / f"{'RESULTS-quick' if args.quick else 'RESULTS'}.md"
+    stem, output = "results-quick" if args.quick else "results", args.output or BENCH / f"RESULTS{'-quick' * args.quick}.md"
     if args.render:
         return output.write_text(render(json.loads(args.render.read_text()))) and 0
     if args.baseline_tree and not (args.baseline_tree / "service" / "__main__.py").exists():
         parser.error(f"{args.baseline_tree} has no service/ to start")
-    R.plan = QUICK if args.quick else Plan()
+    R.plan = QUICK if args.quick else FULL
     R.trees += [("before", args.baseline_tree.resolve())] if args.baseline_tree else []
     selected = [n for n in range(1, len(SECTIONS) + 1) if not args.only or n in args.only]
     R.pa, R.mls = (perf_analyzer_command(), ensure_mlserver()) if 4 in selected else ((None, "not run"),) * 2
@@ -509,11 +450,11 @@ def main(argv: list[str] | None = None) -> int:
                                  "share_before": share_before})
     meta = {"command": " ".join(["python -m benchmarks.run", *(sys.argv[1:] if argv is None else argv)]),
             "quick": args.quick, "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "seconds": time.monotonic() - started,
-            "json": f"benchmarks/{stem}.json", "machine": machine(), "versions": versions(), "plan": asdict(R.plan),
+            "json": f"benchmarks/{stem}.json", "machine": machine(), "versions": versions(), "plan": vars(R.plan),
             "perf_analyzer": R.pa[1], "mlserver": R.mls[1] if R.mls[0] else f"not available ({R.mls[1]})",
             "trees": [(label, source_state(tree)) for label, tree in R.trees]}
-    (BENCH / f"{stem}.json").write_text(json.dumps({"meta": meta, "sections": sections}, indent=1, ensure_ascii=False))
-    output.write_text(render({"meta": meta, "sections": sections}))
+    (BENCH / f"{stem}.json").write_text(json.dumps(data := {"meta": meta, "sections": sections}, indent=1, ensure_ascii=False))
+    output.write_text(render(data))
     print(f"[{time.monotonic() - started:6.1f} s] wrote benchmarks/{stem}.json and {output}", flush=True)
     return 0
 

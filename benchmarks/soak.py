@@ -1,11 +1,7 @@
-"""A bounded soak: the service under wrk for a fixed time, its process tree watched with psutil every second.
-
-    python benchmarks/soak.py --duration 600 --workers 2   # the request mix of soak.lua at saturation: SOAK.md
-    python benchmarks/soak.py --mixed --duration 90        # 1 worker, small and large requests at once: stdout
-
-Exit status 0 when no request failed (a wrong status, a socket error) and RSS stayed within --rss-tolerance % from
-the first minute after warm-up to the last. benchmarks/README.md says more.
-"""
+"""A bounded soak: the service under wrk for a fixed time, its process tree watched with psutil every second:
+``python benchmarks/soak.py --duration 600 --workers 2`` (soak.lua's mix at saturation, to SOAK.md), ``--mixed`` (1 worker,
+small and large requests at once, to stdout). Exit status 0 when no request failed and RSS stayed within --rss-tolerance %
+from the first minute after warm-up to the last. benchmarks/README.md says more."""
 
 from __future__ import annotations
 
@@ -31,7 +27,7 @@ from benchmarks.tools import BENCH, ROOT, Wrk, free_port, machine, request, serv
 
 
 def mix() -> list[tuple[str, int, int, str, bytes, dict[str, str]]]:
-    """(kind, weight, status it must get, path, body (none: GET), headers): what a training loop sends, and mistakes."""
+    """(kind, weight, status it must get, path, body, headers): what a training loop sends, and mistakes."""
     rng = np.random.default_rng(0)
     js = lambda doc: orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)  # noqa: E731
     normal = lambda *shape: rng.normal(size=shape).round(6)  # noqa: E731
@@ -53,7 +49,6 @@ def mix() -> list[tuple[str, int, int, str, bytes, dict[str, str]]]:
          js({"y_true": labels, "y_pred": normal(16, 8), "params": {"gamma": 2.0}, "return_grad": True}), {}),
         ("binary_crossentropy", 8, 200, "/losses/binary_crossentropy",
          js({"y_true": labels, "y_pred": probs(16, 8), "sample_weight": [1.0] * 16, "dtype": "float32"}), {}),
-        ("kl_divergence", 6, 200, "/losses/kl_divergence", js({"y_true": probs(16, 6), "y_pred": probs(16, 6)}), {}),
         ("cosine_similarity", 6, 200, "/losses/cosine_similarity",
          js({"y_true": normal(16, 16), "y_pred": normal(16, 16), "reduction": "none"}), {}),
         ("hinge", 4, 200, "/losses/hinge", js({"y_true": [[1.0, -1.0, 1.0, -1.0]] * 8, "y_pred": normal(8, 4)}), {}),
@@ -62,7 +57,6 @@ def mix() -> list[tuple[str, int, int, str, bytes, dict[str, str]]]:
             {"name": n, "shape": [4, 4], "datatype": "FP64", "data": normal(16)} for n in v2]}), {}),
         ("v2_binary", 8, 200, "/v2/models/mse/infer", head + struct.pack("<32d", *rng.random(32)), binary),
         ("422_domain", 4, 422, "/losses/binary_crossentropy", js({"y_true": [[0.0, 1.0]], "y_pred": [[0.5, 1.7]]}), {}),
-        ("422_shapes", 3, 422, "/losses/mse", js({"y_true": normal(4, 3), "y_pred": normal(4, 2)}), {}),
         ("404_unknown_loss", 2, 404, "/losses/no_such_loss", js({"y_true": [1.0], "y_pred": [1.0]}), {}),
         ("catalog", 1, 200, "/losses/mse", b"", {}),
     ]
@@ -96,13 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     kinds, folder, lines = mix(), tempfile.TemporaryDirectory(prefix="soak-"), []
     for index, (name, weight, status, path, body, headers) in enumerate(kinds):  # the manifest soak.lua reads
         Path(folder.name, f"k{index}").write_bytes(body)
-        sent = [f"{k}: {v}" for k, v in ({"Content-Type": "application/json"} | headers).items()] if body else []
-        lines.append("\t".join([str(weight), str(status), name, "POST" if body else "GET", path,
-                                f"{folder.name}/k{index}" if body else "", *sent]))
+        sent = [f"{k}: {v}" for k, v in ({"Content-Type": "application/json"} | headers).items()]
+        lines.append("\t".join([str(weight), str(status), name, "POST", path, f"{folder.name}/k{index}", *sent]))
     Path(folder.name, "mix").write_text("\n".join(lines) + "\n")
     samples, chunks, stop = [], [], threading.Event()
     with serving(service(free_port(), workers=1 if args.mixed else args.workers, access_log=False)) as server:
-        wrong = [f"{k[0]}: {s}" for k in kinds if (s := request(server.port, k[3], k[4] or None, k[5])[1]) != k[2]]
+        wrong = [f"{k[0]}: {s}" for k in kinds if (s := request(server.port, k[3], k[4], k[5])[1]) != k[2]]
         if wrong:
             return print("soak: the mix does not get the statuses it must:", *wrong, sep="\n  ") or 2
         time.sleep(2)
@@ -125,10 +118,9 @@ def report(args: argparse.Namespace, kinds: list, chunks: list, samples: list, i
     elapsed, mib, results = chunks[-1][2], 2**20, [r for c in chunks for r in c[1].values()]
     requests, wrong = sum(r["requests"] for r in results), sum(r.get("unexpected", 0) for r in results)
     errors = sum(r[k] for r in results for k in ("connect_errors", "read_errors", "write_errors", "timeouts"))
-    per = {k[0]: [sum(c[1]["mix"]["kinds"][k[0]][i] for c in chunks) for i in range(3)] for k in kinds} if not args.mixed else {}
+    per = {k[0]: [sum(c[1]["mix"]["kinds"][k[0]][i] for c in chunks) for i in range(3)] for k in kinds if not args.mixed}
     wrong += sum(v[2] for v in per.values())
-    warmup = min(args.warmup, elapsed / 5)
-    window = min(60.0, (elapsed - warmup) / 3)
+    warmup, window = min(args.warmup, elapsed / 5), min(60.0, (elapsed - min(args.warmup, elapsed / 5)) / 3)
     rss = lambda a, b: statistics.fmean([s["rss"] for t, s in samples if a <= t < b] or [float("nan")]) / mib  # noqa: E731
     first, last, (t0, s0), (t1, s1) = rss(warmup, warmup + window), rss(elapsed - window, elapsed + 1), samples[0], samples[-1]
     growth, cores = (last - first) / first * 100, (s1["cpu"] - s0["cpu"]) / (t1 - t0)

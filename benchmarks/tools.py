@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -101,8 +102,7 @@ def tree_stats(pid: int) -> dict[str, Any]:
     return found
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
+    with socket.create_server((HOST, 0)) as sock:
         return int(sock.getsockname()[1])
 
 class Server:
@@ -142,13 +142,20 @@ class Server:
             os.unlink(self.log.name)
 
 @contextlib.contextmanager
-def serving(*servers: Server):  # type: ignore[no-untyped-def]
-    """Start the servers together, wait until each is ready, and always end them all."""
+def serving(*servers: Server, failed: list[str] | None = None):  # type: ignore[no-untyped-def]
+    """Start the servers together, wait until each is ready, and always end them all; with ``failed``, a server that
+    does not start is ended and said there, and the others go on."""
     try:
         for server in servers:
             server.start()
         for server in servers:
-            server.wait()
+            try:
+                server.wait()
+            except RuntimeError as error:
+                if failed is None:
+                    raise
+                failed.append(f"{server.name} did not start: `{str(error).splitlines()[0]}`")
+                server.stop()
         yield servers[0] if len(servers) == 1 else servers
     finally:
         for server in servers:
@@ -175,14 +182,12 @@ def listening(port: int) -> bool:
 def request(port: int, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
             timeout: float = 300.0) -> tuple[float, int, dict[str, str], bytes]:
     """One request on a new connection (http.client): seconds for the whole exchange, status, headers, body."""
-    start, connection = time.perf_counter(), http.client.HTTPConnection(HOST, port, timeout=timeout)
-    try:
+    start = time.perf_counter()
+    with contextlib.closing(http.client.HTTPConnection(HOST, port, timeout=timeout)) as connection:
         sent = {"Content-Type": "application/json", **(headers or {})} if body is not None else {}
         connection.request("POST" if body is not None else "GET", path, body, sent)
         response = connection.getresponse()
         content = response.read()
-    finally:
-        connection.close()
     return time.perf_counter() - start, response.status, {k.lower(): v for k, v in response.getheaders()}, content
 
 def expect_ok(what: str, answer: tuple[float, int, dict[str, str], bytes]) -> tuple[float, int, dict[str, str], bytes]:
@@ -213,12 +218,10 @@ class Wrk:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             output = self.proc.communicate()[0]
-        try:
-            found = json.loads(self.out.read_text())
-        except (OSError, ValueError):
-            raise RuntimeError(f"wrk wrote no summary (exit {self.proc.returncode}): {output[-500:]}") from None
-        finally:
-            self.tmp.cleanup()
+        found = json.loads(self.out.read_text()) if self.out.exists() else None  # done() wrote it
+        self.tmp.cleanup()
+        if found is None:
+            raise RuntimeError(f"wrk wrote no summary (exit {self.proc.returncode}): {output[-500:]}")
         found["rps"] = found["requests"] / found["seconds"] if found["seconds"] else 0.0
         return found | {f"{k}_ms": found[f"{k}_us"] / 1e3 for k in ("p50", "p90", "p99", "max")}
 
@@ -258,7 +261,6 @@ def wait_quiet(limit: float, max_wait: float, sample: float) -> tuple[float, flo
 def pyperf(specs: list[dict[str, Any]], options: Any, scale: float = 1.0) -> dict[str, list[float]]:
     """``tools.py`` as a pyperf script on ``specs``: per benchmark the mean seconds of each worker process (a round)."""
     import pyperf as _pyperf
-
     with tempfile.TemporaryDirectory(prefix="bench-pyperf-") as tmp:
         for index, spec in enumerate(specs):
             if isinstance(spec.get("body"), bytes):
@@ -302,8 +304,7 @@ def perf_analyzer(argv: list[str], port: int, protocol: str, data: dict[str, Any
         if run.returncode != 0 or not Path(tmp, "pa.csv").exists():
             lines = [line.strip() for line in (run.stdout + run.stderr).splitlines() if line.strip()] or ["no output"]
             raise RuntimeError(f"perf_analyzer exit {run.returncode}: {lines[-1]}")
-        with Path(tmp, "pa.csv").open() as handle:
-            row = next(csv.DictReader(handle))
+        row = next(csv.DictReader(Path(tmp, "pa.csv").read_text().splitlines()))
     return {"rps": float(row["Inferences/Second"]), "p50_ms": float(row["p50 latency"]) / 1e3,
             "p99_ms": float(row["p99 latency"]) / 1e3}
 
@@ -418,41 +419,27 @@ def build(spec: dict[str, Any]) -> Callable[[int], Any]:
     elif spec["kind"] == "engine":
         sys.path.insert(0, spec["tree"])
         from service.engine import CATALOG, compute
-
         arrays = loss_inputs(spec["loss"], spec["elements"], 3)
         arrays = {k: np.ascontiguousarray(v, dtype=spec["dtype"]) for k, v in arrays.items()}
         loss, params = CATALOG[spec["loss"]], loss_params(spec["loss"])
         step = lambda: compute(loss, arrays, params, reduction="mean", return_grad=True, dtype=spec["dtype"])  # noqa: E731
     else:
         import torch
-
         torch.set_num_threads(1)
         y_true, y_pred = (torch.from_numpy(np.ascontiguousarray(v, dtype=spec["dtype"]))
                           for v in loss_inputs(spec["loss"], spec["elements"], 3).values())
         step = lambda: torch_loss(spec["loss"], y_true, y_pred.detach().requires_grad_()).backward()  # noqa: E731
+    return lambda count: deque((step() for _ in range(count)), maxlen=0)
 
-    def run(count: int) -> None:
-        for _ in range(count):
-            step()
-
-    return run
-
-def timer(spec: dict[str, Any]) -> Callable[[int], float]:
-    built: list[Callable[[int], Any]] = []
-
-    def time_func(loops: int) -> float:
-        if not built:  # only in the worker process that runs this benchmark
-            built.append(build(spec))
-        start = time.perf_counter()
-        built[0](loops * spec.get("inner", 1))
-        return time.perf_counter() - start
-
-    return time_func
+def time_func(loops: int, spec: dict[str, Any], built: dict[str, Callable[[int], Any]] = {}) -> float:  # noqa: B006
+    run = built[spec["name"]] if spec["name"] in built else built.setdefault(spec["name"], build(spec))  # a cache
+    start = time.perf_counter()
+    run(loops * spec.get("inner", 1))
+    return time.perf_counter() - start
 
 if __name__ == "__main__":
     import pyperf as _pyperf
-
     runner = _pyperf.Runner(add_cmdline_args=lambda cmd, args: cmd.extend(["--spec", args.spec]))
     runner.argparser.add_argument("--spec", required=True, help="the JSON list of benchmarks")
     for item in json.loads(Path(runner.parse_args().spec).read_text()):
-        runner.bench_time_func(item["name"], timer(item), inner_loops=item.get("inner", 1))
+        runner.bench_time_func(item["name"], time_func, item, inner_loops=item.get("inner", 1))
