@@ -58,7 +58,6 @@ def mix() -> list[tuple[str, int, int, str, bytes, dict[str, str]]]:
         ("v2_binary", 8, 200, "/v2/models/mse/infer", head + struct.pack("<32d", *rng.random(32)), binary),
         ("422_domain", 4, 422, "/losses/binary_crossentropy", js({"y_true": [[0.0, 1.0]], "y_pred": [[0.5, 1.7]]}), {}),
         ("404_unknown_loss", 2, 404, "/losses/no_such_loss", js({"y_true": [1.0], "y_pred": [1.0]}), {}),
-        ("catalog", 1, 200, "/losses/mse", b"", {}),
     ]
 
 def loads(port: int, seconds: float, args: argparse.Namespace, folder: str) -> dict[str, dict]:
