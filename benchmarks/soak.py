@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=600, help="seconds of load (default 600, at most 3600)")
     parser.add_argument("--workers", type=int, default=2, help="server worker processes (default 2; --mixed: 1)")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument("--connections", "--concurrency", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--chunk", type=float, default=30, help="seconds per wrk run (default 30)")
     parser.add_argument("--warmup", type=float, default=60, help="seconds before RSS is compared (default 60)")
     parser.add_argument("--rss-tolerance", type=float, default=10.0, help="allowed RSS growth in %% (default 10)")
