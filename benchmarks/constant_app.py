@@ -1,9 +1,5 @@
-"""The small-request reference: a FastAPI route that reads the body and returns a constant.
-
-``POST /constant`` answers a fixed JSON document of ``BENCH_CONSTANT_BYTES`` bytes (default
-2600, set by the benchmark to the length of the service's own answer to the same request),
-built once at import, as a ``Response`` of bytes: FastAPI's routing and request handling with
-no work of its own. Served with the same uvicorn settings as the service (workers, no access log).
+"""The small-request reference: ``POST /constant`` reads the body and answers a JSON constant of ``BENCH_CONSTANT_BYTES``
+bytes (the length of the service's own answer), built once: FastAPI's routing and request handling, no work of its own.
 """
 
 from __future__ import annotations

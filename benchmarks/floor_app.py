@@ -1,12 +1,5 @@
-"""Transport floors: bare Starlette routes that read the whole body and answer a constant.
-
-- ``POST /floor``: reads the body, answers a small constant (``{"outputs":[]}``, 14 bytes).
-  This is the floor the binary Open Inference Protocol target is measured against.
-- ``POST /floor/sized?bytes=N``: reads the body, answers a constant of ``N`` bytes (built once
-  per size), to show what sending the answer back costs on top of reading the request.
-
-No FastAPI, no validation, no parsing: what uvicorn + Starlette cost to move the bytes.
-Serve it as the benchmark does: ``uvicorn benchmarks.floor_app:app --no-access-log``.
+"""Transport floors, bare Starlette: ``POST /floor`` reads the body and answers 14 bytes (``{"outputs":[]}``);
+``POST /floor/sized?bytes=N`` answers N bytes (built once per size). What uvicorn + Starlette cost to move the bytes.
 """
 
 from __future__ import annotations

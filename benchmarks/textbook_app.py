@@ -1,18 +1,6 @@
-"""The baseline: the loss endpoint a tutorial would write.
-
-A Pydantic model with ``list[list[float]]`` fields, the NumPy maths written plainly, and a
-dict returned for FastAPI to serialise, as FastAPI's own tutorial writes a POST endpoint (no
-return annotation: FastAPI runs the dict through ``jsonable_encoder`` and ``json.dumps``).
-It takes the same request body as the service's ``POST /losses/{name}`` (``y_true``,
-``y_pred``, ``params.from_logits``, ``reduction``, ``return_grad``) and answers the same
-fields, for 2-D inputs and the mean reduction only.
-
-The same functions are also served under ``/annotated/losses/{name}`` with ``response_model=dict``
-(what a ``-> dict`` return annotation gives): FastAPI then validates and serialises the answer
-with Pydantic, which is much faster for large lists. The benchmark reports that variant for
-information; the baseline is the tutorial form.
-
-Serve it as the benchmark does: ``uvicorn benchmarks.textbook_app:app --no-access-log``.
+"""The baseline: the loss endpoint a tutorial would write (``list[list[float]]`` Pydantic fields, NumPy maths written
+plainly, a dict returned for FastAPI to serialise; 2-D inputs, mean reduction), for the same body as ``POST /losses/{name}``.
+Also served under ``/annotated/losses/{name}`` with ``response_model=dict``, for information. See benchmarks/README.md.
 """
 
 import numpy as np
