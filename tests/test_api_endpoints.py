@@ -57,6 +57,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 ENTRY_KEYS = {
     "batch",
     "scalar",
+    "formula",
+    "example",
     "name",
     "family",
     "summary",
@@ -105,13 +107,24 @@ def test_catalog_entries_are_complete(api_client: TestClient) -> None:
         assert entry["default_reduction"] in entry["reductions"]
         assert {"mean", "sum", "none"} <= set(entry["reductions"])
         assert [i["name"] for i in entry["inputs"]] == [i.name for i in spec.inputs]
+        shapes = spec.shape_rule.input_shapes()
         for info, item in zip(entry["inputs"], spec.inputs, strict=True):
+            fixed = sum(axis != "..." for axis in shapes[item.name])
             assert info == {
                 "name": item.name,
                 "description": item.description,
                 "differentiable": item.differentiable,
                 "dtype": "integer" if item.integer else "number",
+                "required": True,
+                "shape": list(shapes[item.name]),
+                "min_rank": fixed,
+                "max_rank": None if "..." in shapes[item.name] else fixed,
             }
+        assert entry["formula"] == spec.formula and entry["formula"].startswith(r"\ell = ")
+        # The worked example: the spec's request, and what POST /losses/{name} answers to it.
+        example = entry["example"]
+        assert example["request"] == {**spec.example, "return_grad": True}
+        assert ok(api_client.post(f"/losses/{entry['name']}", json=example["request"])) == example["response"]
         assert [p["name"] for p in entry["params"]] == [p.name for p in spec.params]
         for info in entry["params"]:
             assert info["default"] == spec.defaults[info["name"]]

@@ -215,8 +215,11 @@ def test_signal_turns_readyz_503_and_refuses_new_work_in_process(sig: signal.Sig
         refused = seen[name]
         assert refused.status_code == 503, refused.text
         assert refused.headers["retry-after"] == "3"
-        assert refused.headers["content-type"] == PROBLEM_JSON
-        assert refused.json()["type"] == "urn:loss-service:problem:draining"
+    assert seen["post"].headers["content-type"] == PROBLEM_JSON
+    assert seen["post"].json()["type"] == "urn:loss-service:problem:draining"
+    # The inference protocol's own error form: {"error": message}
+    assert seen["v2_infer"].headers["content-type"] == "application/json"
+    assert "shutting down" in seen["v2_infer"].json()["error"]
     assert seen["livez"].status_code == 200
     assert seen["metrics"].status_code == 200
     held = seen["held"]  # in flight when the signal came: finished

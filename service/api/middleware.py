@@ -18,10 +18,12 @@ import zlib
 from collections.abc import Callable
 from types import FrameType
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..serving import Admission, Refused
 from ..settings import Settings
+from .codecs import V2Error
 from .metrics import count_request
 from .problems import ProblemError, as_problem
 
@@ -37,10 +39,16 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 async def answer_problem(scope: Scope, receive: Receive, send: Send, error: Exception) -> None:
-    """Send ``error``'s problem, its ``instance`` the request id."""
+    """Send ``error``'s problem, its ``instance`` the request id; under ``/v2/`` in that protocol's own
+    ``{"error": message}`` form, as its routes answer."""
     problem = as_problem(error)
-    problem.instance = scope.get("state", {}).get("request_id")
-    await problem.response()(scope, receive, send)
+    if scope["path"].startswith("/v2/"):
+        document = V2Error(problem.status, problem.detail).document()
+        response = Response(document, problem.status, problem.headers, media_type="application/json")
+    else:
+        problem.instance = scope.get("state", {}).get("request_id")
+        response = problem.response()
+    await response(scope, receive, send)
 
 
 class RequestIdMiddleware:

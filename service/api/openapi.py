@@ -28,8 +28,23 @@ def build_openapi(
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(definitions.get("$defs", {}))
     schemas.update(TENSOR_SCHEMAS)
+    _drop_framework_validation_errors(document)
     document["components"]["schemas"] = dict(sorted(schemas.items()))
     return document
+
+
+def _drop_framework_validation_errors(document: dict[str, Any]) -> None:
+    """FastAPI declares a 422 ``HTTPValidationError`` for every operation with parameters; this service never
+    answers it (a path parameter is any string, a body error is a problem, or ``{"error"}`` on /v2)."""
+    framework = "#/components/schemas/HTTPValidationError"
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            answer = operation.get("responses", {}).get("422", {})
+            if answer.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref") == framework:
+                del operation["responses"]["422"]
+    if framework not in json.dumps(document["paths"]):
+        for name in ("HTTPValidationError", "ValidationError"):
+            document["components"]["schemas"].pop(name, None)
 
 
 def render(document: dict[str, Any]) -> str:

@@ -49,6 +49,8 @@ _STRICT = ConfigDict(strict=True, extra="forbid")
 
 def _param_field(param: ParamSpec, default: Any) -> tuple[Any, Any]:
     bounds = {k: getattr(param, k) for k in ("ge", "gt", "le", "lt") if getattr(param, k) is not None}
+    if param.kind == "integer":  # published as integers (minimum 0, not 0.0)
+        bounds = {k: int(v) for k, v in bounds.items()}
     weights = Annotated[list[float], Field(min_length=1)]
     annotation: Any = {
         "number": Annotated[float, Field(allow_inf_nan=False, **bounds)],
@@ -152,94 +154,6 @@ def request_model_of(name: str) -> type[BaseModel]:
 @functools.cache
 def response_model_of(name: str) -> type[BaseModel]:
     return response_model(CATALOG[name])
-
-
-# The catalog, as GET /losses describes it.
-
-
-class InputInfo(BaseModel):
-    name: str
-    description: str
-    differentiable: bool
-    dtype: Literal["number", "integer"]
-
-
-class ParamInfo(BaseModel):
-    name: str
-    type: str
-    default: Any
-    nullable: bool
-    description: str
-    minimum: float | None = None
-    exclusive_minimum: float | None = None
-    maximum: float | None = None
-    exclusive_maximum: float | None = None
-    choices: list[Any] | None = None
-
-
-class LossInfo(BaseModel):
-    name: str
-    family: str
-    summary: str
-    inputs: list[InputInfo]
-    params: list[ParamInfo]
-    reductions: list[str]
-    default_reduction: str
-    none_shape: str = Field(description="the shape of the unreduced loss (reduction none)")
-    reference: str
-    batch: bool = Field(description="a sample's loss depends on the other samples: a request is one batch")
-    scalar: bool = Field(description="one value for the whole batch: reduction mean only, no sample_weight")
-
-
-class Catalog(BaseModel):
-    losses: list[LossInfo]
-
-
-_PARAM_TYPES = {
-    "number": "number",
-    "integer": "integer",
-    "boolean": "boolean",
-    "weights": "array of numbers",
-    "number_or_weights": "number or array of numbers",
-}
-
-
-def loss_info(spec: LossSpec) -> LossInfo:
-    return LossInfo(
-        name=spec.name,
-        family=spec.family,
-        summary=spec.summary,
-        inputs=[
-            InputInfo(
-                name=i.name,
-                description=i.description,
-                differentiable=i.differentiable,
-                dtype="integer" if i.integer else "number",
-            )
-            for i in spec.inputs
-        ],
-        params=[
-            ParamInfo(
-                name=p.name,
-                type=_PARAM_TYPES[p.kind],
-                default=spec.defaults[p.name],
-                nullable=p.nullable,
-                description=p.description,
-                minimum=p.ge,
-                exclusive_minimum=p.gt,
-                maximum=p.le,
-                exclusive_maximum=p.lt,
-                choices=list(p.choices) if p.choices is not None else None,
-            )
-            for p in spec.params
-        ],
-        reductions=list(spec.reductions),
-        default_reduction=spec.default_reduction,
-        none_shape=spec.shape_rule.description,
-        reference=spec.reference,
-        batch=spec.batch,
-        scalar=spec.scalar,
-    )
 
 
 # POST /batch.

@@ -45,6 +45,9 @@ class Elementwise:
     names: tuple[str, ...] = ("y_true", "y_pred")
     description: str = "elementwise: the inputs' shape (N, ...)"
 
+    def input_shapes(self) -> dict[str, tuple[str, ...]]:
+        return dict.fromkeys(self.names, ("N", "..."))
+
     def unreduced_shape(self, shapes: Mapping[str, Shape]) -> Shape:
         return _one_shape(self.names, shapes, min_rank=1)
 
@@ -55,6 +58,9 @@ class PerSample:
 
     names: tuple[str, ...] = ("y_true", "y_pred")
     description: str = "per-sample: the inputs' shape without the last axis, (N, ...)"
+
+    def input_shapes(self) -> dict[str, tuple[str, ...]]:
+        return dict.fromkeys(self.names, ("N", "...", "C"))
 
     def unreduced_shape(self, shapes: Mapping[str, Shape]) -> Shape:
         return _one_shape(self.names, shapes, min_rank=2)[:-1]
@@ -67,6 +73,9 @@ class ClassIndexed:
     indices: str = "y_true"
     scores: str = "y_pred"
     description: str = "per-sample: y_pred's shape without the class axis, (N, ...)"
+
+    def input_shapes(self) -> dict[str, tuple[str, ...]]:
+        return {self.indices: ("N", "..."), self.scores: ("N", "...", "C")}
 
     def unreduced_shape(self, shapes: Mapping[str, Shape]) -> Shape:
         _require_rank(self.scores, shapes[self.scores], 2)
@@ -84,6 +93,9 @@ class PerExample:
     names: tuple[str, ...] = ("y_true", "y_pred")
     description: str = "per-example: (N,), every non-batch axis reduced"
 
+    def input_shapes(self) -> dict[str, tuple[str, ...]]:
+        return dict.fromkeys(self.names, ("N", "D", "..."))
+
     def unreduced_shape(self, shapes: Mapping[str, Shape]) -> Shape:
         return _one_shape(self.names, shapes, min_rank=2)[:1]
 
@@ -96,6 +108,9 @@ class PairsWithLabels:
     second: str = "x2"
     labels: str = "y_true"
     description: str = "per-pair: (N,)"
+
+    def input_shapes(self) -> dict[str, tuple[str, ...]]:
+        return {self.first: ("N", "D"), self.second: ("N", "D"), self.labels: ("N",)}
 
     def unreduced_shape(self, shapes: Mapping[str, Shape]) -> Shape:
         _require_rank(self.first, shapes[self.first], 2, 2)
@@ -113,6 +128,10 @@ class WithVariance:
 
     variance: str = "var"
     description: str = "elementwise: the inputs' shape (N, ...)"
+
+    def input_shapes(self) -> dict[str, tuple[str, ...]]:
+        # var may also drop the last axis or have it 1: its description says so
+        return {"y_true": ("N", "..."), "y_pred": ("N", "..."), self.variance: ("N", "...")}
 
     def unreduced_shape(self, shapes: Mapping[str, Shape]) -> Shape:
         shape = Elementwise().unreduced_shape(shapes)

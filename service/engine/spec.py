@@ -71,6 +71,10 @@ class ShapeRule(Protocol):
         """The unreduced loss's shape, in words (the catalog's ``none_shape``)."""
         ...
 
+    def input_shapes(self) -> Mapping[str, tuple[str, ...]]:
+        """Each input's shape as axis names (``("N", "...", "C")``; ``...`` is any number of axes)."""
+        ...
+
     def unreduced_shape(self, shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, ...]: ...
 
 
@@ -84,6 +88,8 @@ class LossSpec:
     shape_rule: ShapeRule
     reference: str
     formula: str  # LaTeX, of one unreduced value
+    #: A small valid request for the catalog and the docs: the inputs, and ``params`` where it sets some.
+    example: Mapping[str, Any] = field(default_factory=dict)
     params: tuple[ParamSpec, ...] = ()
     reductions: tuple[Reduction, ...] = ("mean", "sum", "none")
     default_reduction: Reduction = "mean"
@@ -133,6 +139,7 @@ class Family:
         summary: str,
         reference: str,
         formula: str,
+        example: Mapping[str, Any],
         inputs: tuple[InputSpec, ...] | None = None,
         shape_rule: ShapeRule | None = None,
         params: tuple[ParamSpec, ...] = (),
@@ -157,6 +164,7 @@ class Family:
                     shape_rule=rule,
                     reference=reference,
                     formula=formula,
+                    example=example,
                     params=params,
                     reductions=reductions or (("mean",) if scalar else ("mean", "sum", "none")),
                     default_reduction=default_reduction,

@@ -12,7 +12,7 @@ from ..body import require_json
 from ..codecs import BatchCodec
 from ..schemas import COMPONENTS
 from . import OperationRoute, Routes, body_reader, response
-from .losses import problem_responses
+from .losses import COMPUTE_PROBLEMS, problem_responses
 
 
 def routes(service: LossService, settings: Settings) -> Routes:
@@ -46,7 +46,7 @@ def routes(service: LossService, settings: Settings) -> Routes:
                 "description": "one result per item, in order",
                 "content": {"application/json": {"schema": {"$ref": COMPONENTS + "BatchResponse"}}},
             },
-            **problem_responses(400, 413, 415, 422),
+            **problem_responses(*COMPUTE_PROBLEMS),
         },
     )
     return Routes(served=[OperationRoute("/batch", batch, methods=["POST"])], documented=[documented])

@@ -33,12 +33,20 @@ async def metrics() -> Response:
 
 def routes() -> Routes:
     served: list[APIRoute] = [
-        APIRoute("/livez", livez, methods=["GET"], tags=["health"], summary="Liveness: the process is up"),
+        APIRoute(
+            "/livez",
+            livez,
+            methods=["GET"],
+            tags=["health"],
+            operation_id="livez",
+            summary="Liveness: the process is up",
+        ),
         APIRoute(
             "/readyz",
             readyz,
             methods=["GET"],
             tags=["health"],
+            operation_id="readyz",
             summary="Readiness: accepting work (503 while starting or draining)",
             responses={
                 503: {
@@ -52,6 +60,7 @@ def routes() -> Routes:
             metrics,
             methods=["GET"],
             tags=["health"],
+            operation_id="metrics",
             summary="Prometheus metrics (text format)",
             response_class=Response,
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "the metrics"}},

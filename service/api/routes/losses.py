@@ -12,29 +12,39 @@ from ...engine import CATALOG
 from ...serving import LossService
 from ...settings import Settings
 from ..body import require_json
+from ..catalog import Catalog, LossInfo, catalog
 from ..codecs import LossesCodec
 from ..codecs.losses import spec_of, unknown_loss
 from ..problems import PROBLEM_JSON
-from ..schemas import COMPONENTS, Catalog, LossInfo, loss_info, request_model_of, response_model_of
+from ..schemas import COMPONENTS, request_model_of, response_model_of
 from . import OperationRoute, Routes, body_reader, response
 
 _PROBLEMS = {
-    400: "the body is not JSON (or uses NaN/Infinity)",
+    400: "the body is not JSON (or uses NaN/Infinity), or a gzip body is corrupt",
     404: "unknown loss",
-    413: "the body is larger than the server's limit",
-    415: "the body is not declared as application/json",
+    408: "the body did not arrive within the server's request timeout",
+    413: "the body (or its array elements) is larger than the server's limit",
+    415: "the body is not declared as application/json, or its Content-Encoding is not gzip",
     422: "the request is well-formed JSON but not a valid computation; errors[] point at the fields",
+    503: "the server is overloaded or draining: retry after Retry-After seconds",
 }
+#: What every computation can be answered besides its 200.
+COMPUTE_PROBLEMS = (400, 408, 413, 415, 422, 503)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     schema = {"schema": {"$ref": COMPONENTS + "Problem"}}
-    return {s: {"description": _PROBLEMS[s], "content": {PROBLEM_JSON: schema}} for s in statuses}
+    answers: dict[int | str, dict[str, Any]] = {
+        s: {"description": _PROBLEMS[s], "content": {PROBLEM_JSON: schema}} for s in statuses
+    }
+    if 503 in answers:
+        answers[503]["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
+    return answers
 
 
 def routes(service: LossService, settings: Settings) -> Routes:
     codec = LossesCodec()
-    infos = {name: loss_info(spec) for name, spec in CATALOG.items()}
+    infos = catalog()
 
     async def compute_loss(request: Request) -> Response:
         name = request.path_params["name"]
@@ -57,6 +67,7 @@ def routes(service: LossService, settings: Settings) -> Routes:
         methods=["GET"],
         tags=["losses"],
         response_model=Catalog,
+        operation_id="list_losses",
         summary="The catalog of losses",
     )
     describing = APIRoute(
@@ -91,11 +102,13 @@ def _documented_operations(infos: dict[str, LossInfo]) -> list[APIRoute]:
                 tags=["losses"],
                 response_model=LossInfo,
                 operation_id=f"describe_{name}",
-                summary=f"Describe {name}: inputs, params, reductions, reference",
+                summary=f"Describe {name}: formula, inputs, params, reductions, reference, a worked example",
+                responses={200: {"content": {"application/json": {"example": infos[name].model_dump()}}}},
             )
         )
     for name, spec in CATALOG.items():
         request_schema, result_schema = request_model_of(name), response_model_of(name)
+        example = infos[name].example
         operations.append(
             APIRoute(
                 f"/losses/{name}",
@@ -108,15 +121,25 @@ def _documented_operations(infos: dict[str, LossInfo]) -> list[APIRoute]:
                 openapi_extra={
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": {"$ref": COMPONENTS + request_schema.__name__}}},
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": COMPONENTS + request_schema.__name__},
+                                "example": example.request,
+                            }
+                        },
                     }
                 },
                 responses={
                     200: {
                         "description": "the loss, and the gradients when asked",
-                        "content": {"application/json": {"schema": {"$ref": COMPONENTS + result_schema.__name__}}},
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": COMPONENTS + result_schema.__name__},
+                                "example": example.response,
+                            }
+                        },
                     },
-                    **problem_responses(400, 413, 415, 422),
+                    **problem_responses(*COMPUTE_PROBLEMS),
                 },
             )
         )
@@ -130,12 +153,13 @@ def _documented_operations(infos: dict[str, LossInfo]) -> list[APIRoute]:
             compute_unknown,
             methods=["POST"],
             tags=["losses"],
+            operation_id="compute_unknown_loss",
             summary="Any other name: 404, listing the losses",
             description=(
                 "Every loss has its own operation above; a name that is not a loss answers 404. (A loss's own "
                 "name reaches that loss's operation, with its answers, among them 400, 413, 415 and 422.)"
             ),
-            responses=problem_responses(400, 404, 413, 415, 422),
+            responses=problem_responses(404, *COMPUTE_PROBLEMS),
             status_code=404,
             response_class=Response,
             openapi_extra={  # the names that are losses have operations of their own

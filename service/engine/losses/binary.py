@@ -33,6 +33,7 @@ family = Family("binary", inputs=(SIGNED_LABELS, PREDICTIONS), shape_rule=Elemen
     "probabilities: keras.losses.binary_crossentropy, elementwise",
     formula=r"\ell = -\left[ w_{+} \, y \log p + (1 - y) \log(1 - p) \right], \quad p = \sigma(\hat{y}) \ \text{or} \ "
     r"\operatorname{clip}(\hat{y}, \epsilon, 1 - \epsilon)",
+    example={"y_true": [[0.0, 1.0], [1.0, 0.0]], "y_pred": [[0.1, 0.8], [0.7, 0.3]]},
     inputs=(PROBABILITY_TARGETS, BINARY_SCORES),
     params=(
         FROM_LOGITS,
@@ -99,6 +100,7 @@ def binary_crossentropy(
     reference="logits: torchvision.ops.sigmoid_focal_loss; "
     "probabilities: keras.losses.binary_focal_crossentropy with class balancing",
     formula=r"\ell = -\alpha_t (1 - p_t)^{\gamma} \log p_t, \quad p_t = y \, p + (1 - y)(1 - p)",
+    example={"y_true": [[0.0, 1.0], [1.0, 0.0]], "y_pred": [[-2.0, 1.5], [0.5, -0.5]]},
     inputs=(PROBABILITY_TARGETS, BINARY_SCORES),
     params=(
         ALPHA,
@@ -187,6 +189,7 @@ def binary_focal(
     summary="Hinge loss max(1 - y f, 0) for labels -1/1 (or 0/1).",
     reference="keras.losses.hinge, elementwise",
     formula=r"\ell = \max(0, 1 - y \, \hat{y})",
+    example={"y_true": [[1.0, -1.0], [-1.0, 1.0]], "y_pred": [[0.3, -0.8], [0.4, 2.0]]},
 )
 def hinge(y_true: Array, y_pred: Array) -> Unreduced:
     """Hinge loss, elementwise: ``l = max(1 - y f, 0)`` with labels ``y`` in {-1, 1}.
@@ -207,6 +210,7 @@ def hinge(y_true: Array, y_pred: Array) -> Unreduced:
     summary="Perceptron loss max(0, -y f) for labels -1/1 (or 0/1).",
     reference="optax.losses.perceptron_loss",
     formula=r"\ell = \max(0, -y \, \hat{y})",
+    example={"y_true": [[1.0, -1.0], [-1.0, 1.0]], "y_pred": [[0.3, -0.8], [0.4, 2.0]]},
 )
 def perceptron(y_true: Array, y_pred: Array) -> Unreduced:
     """Perceptron loss, elementwise: ``l = max(0, -y f)`` with labels ``y`` in {-1, 1} (or 0/1).
@@ -226,6 +230,7 @@ def perceptron(y_true: Array, y_pred: Array) -> Unreduced:
     summary="Squared hinge loss max(1 - y f, 0)^2 for labels -1/1 (or 0/1).",
     reference="keras.losses.squared_hinge, elementwise",
     formula=r"\ell = \max(0, 1 - y \, \hat{y})^2",
+    example={"y_true": [[1.0, -1.0], [-1.0, 1.0]], "y_pred": [[0.3, -0.8], [0.4, 2.0]]},
 )
 def squared_hinge(y_true: Array, y_pred: Array) -> Unreduced:
     """Squared hinge loss, elementwise: ``l = max(1 - y f, 0)^2`` with labels ``y`` in {-1, 1}.
@@ -251,6 +256,7 @@ def _require_signed(name: str, y: Array) -> None:
     summary="Soft-margin (logistic) loss log(1 + exp(-y x)) for labels -1/1.",
     reference="torch.nn.functional.soft_margin_loss",
     formula=r"\ell = \log\left(1 + e^{-y \, \hat{y}}\right)",
+    example={"y_true": [[1.0, -1.0], [-1.0, 1.0]], "y_pred": [[0.3, -0.8], [0.4, 2.0]]},
     inputs=(
         InputSpec("y_true", "labels -1 or 1, of y_pred's shape"),
         InputSpec("y_pred", "scores", differentiable=True),
@@ -279,6 +285,7 @@ def soft_margin(y_true: Array, y_pred: Array) -> Unreduced:
     reference="torch.nn.functional.multilabel_soft_margin_loss",
     formula=r"\ell = -\frac{1}{C} \sum_{c} w_c \left[ y_c \log \sigma(\hat{y}_c) + (1 - y_c) \log \sigma(-\hat{y}_c) "
     r"\right]",
+    example={"y_true": [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], "y_pred": [[0.5, -1.0, 2.0], [-0.3, 0.8, 0.1]]},
     inputs=(
         InputSpec("y_true", "labels 0 or 1, one per class, of y_pred's shape"),
         InputSpec("y_pred", "logits with the class axis last", differentiable=True),
@@ -317,6 +324,7 @@ def multilabel_soft_margin(y_true: Array, y_pred: Array, *, class_weight: list[f
     summary="Multi-label hinge loss: every target class must beat every non-target class by a margin of 1.",
     reference="torch.nn.functional.multilabel_margin_loss",
     formula=r"\ell = \frac{1}{C} \sum_{j \in T} \sum_{i \notin T} \max\left(0, 1 - (\hat{y}_j - \hat{y}_i)\right)",
+    example={"y_true": [[2, 0, -1], [1, -1, -1]], "y_pred": [[0.1, 0.2, 0.4], [0.3, 0.8, -0.2]]},
     inputs=(
         InputSpec(
             "y_true",

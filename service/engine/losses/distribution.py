@@ -17,6 +17,7 @@ family = Family("distribution", shape_rule=Elementwise())
     reference="log_input=true: torch.nn.functional.kl_div; "
     "both probabilities: keras.losses.kl_divergence (= torch batchmean on the log of the clipped input)",
     formula=r"\ell = y \left( \log y - \log \hat{y} \right)",
+    example={"y_true": [[0.2, 0.8], [0.5, 0.5]], "y_pred": [[0.3, 0.7], [0.6, 0.4]]},
     inputs=(
         InputSpec("y_true", "target distribution: probabilities, or log-probabilities when log_target"),
         InputSpec(

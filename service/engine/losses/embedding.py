@@ -53,6 +53,7 @@ def _power_of_two_scale(x: Array) -> Array:
     summary="Cosine embedding loss: 1 - cos for similar pairs, max(0, cos - margin) for dissimilar ones.",
     reference="torch.nn.functional.cosine_embedding_loss",
     formula=r"\ell = \begin{cases} 1 - \cos(x_1, x_2) & y = 1 \\ \max(0, \cos(x_1, x_2) - m) & y = -1 \end{cases}",
+    example={"x1": [[1.0, 0.0], [0.5, 0.5]], "x2": [[0.8, 0.6], [-0.5, 0.5]], "y_true": [1, -1]},
     inputs=(
         InputSpec("x1", f"the first vectors of the pairs: {VECTORS}", differentiable=True),
         InputSpec("x2", f"the second vectors of the pairs: {VECTORS}, x1's shape", differentiable=True),
@@ -104,6 +105,7 @@ def cosine_embedding(x1: Array, x2: Array, y_true: Array, *, margin: float = 0.0
     summary="Margin ranking loss max(0, -y (x1 - x2) + margin) for pairs of scores and labels -1/1.",
     reference="torch.nn.functional.margin_ranking_loss",
     formula=r"\ell = \max\left(0, -y (x_1 - x_2) + m\right)",
+    example={"x1": [0.8, 0.2], "x2": [0.5, 0.6], "y_true": [1, 1], "params": {"margin": 0.1}},
     inputs=(
         InputSpec("x1", "the first scores of the pairs", differentiable=True),
         InputSpec("x2", "the second scores of the pairs, of x1's shape", differentiable=True),
@@ -137,6 +139,7 @@ def margin_ranking(x1: Array, x2: Array, y_true: Array, *, margin: float = 0.0) 
     summary="Hinge embedding loss: x for similar pairs (y = 1), max(0, margin - x) for dissimilar ones (y = -1).",
     reference="torch.nn.functional.hinge_embedding_loss",
     formula=r"\ell = \begin{cases} \hat{y} & y = 1 \\ \max(0, m - \hat{y}) & y = -1 \end{cases}",
+    example={"y_true": [[1.0, -1.0], [-1.0, 1.0]], "y_pred": [[0.3, 0.4], [1.5, 0.2]]},
     inputs=(HINGE_LABELS, InputSpec("y_pred", "scores, typically distances", differentiable=True)),
     shape_rule=Elementwise(),
     params=(_margin("dissimilar pairs are penalised when their score is below it"),),
@@ -164,6 +167,9 @@ class Triplets:
 
     names: tuple[str, ...] = ("anchor", "positive", "negative")
     description: str = "per-triplet: (N,)"
+
+    def input_shapes(self) -> dict[str, tuple[str, ...]]:
+        return dict.fromkeys(self.names, ("N", "D"))
 
     def unreduced_shape(self, shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, ...]:
         first = self.names[0]
@@ -213,6 +219,11 @@ def _p_distance(diff: Array, p: float) -> tuple[Array, Array]:
     summary="Triplet margin loss max(0, margin + d(a, p) - d(a, n)) with the p-norm distance.",
     reference="torch.nn.functional.triplet_margin_loss",
     formula=r"\ell = \max\left( \lVert a - p \rVert_{p} - \lVert a - n \rVert_{p} + m, 0 \right)",
+    example={
+        "anchor": [[0.0, 0.0], [1.0, 1.0]],
+        "positive": [[0.5, 0.0], [1.0, 0.5]],
+        "negative": [[1.0, 0.0], [0.0, 1.0]],
+    },
     inputs=(
         InputSpec("anchor", f"the anchors: {VECTORS}", differentiable=True),
         InputSpec("positive", f"the positives: {VECTORS}, anchor's shape", differentiable=True),

@@ -84,6 +84,7 @@ def _log_probs(y_pred: Array, from_logits: bool, eps: float) -> tuple[Array, Arr
     "probabilities: keras.losses.categorical_crossentropy",
     formula=r"\ell = -\sum_{c} w_c \, y_c \log p_c, \quad p = \operatorname{softmax}(\hat{y}) \ \text{or} \ \hat{y} / "
     r"\textstyle\sum_{c} \hat{y}_c",
+    example={"y_true": [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], "y_pred": [[0.1, 0.8, 0.1], [0.6, 0.3, 0.1]]},
     params=(FROM_LOGITS, LABEL_SMOOTHING, EPS),
 )
 def categorical_crossentropy(
@@ -115,6 +116,7 @@ def categorical_crossentropy(
     "probabilities: keras.losses.sparse_categorical_crossentropy",
     formula=r"\ell = -w_{y} \log p_{y}, \quad p = \operatorname{softmax}(\hat{y}) \ \text{or} \ \hat{y} / "
     r"\textstyle\sum_{c} \hat{y}_c",
+    example={"y_true": [1, 0], "y_pred": [[0.1, 0.8, 0.1], [0.6, 0.3, 0.1]]},
     inputs=(CLASS_INDICES, CLASS_SCORES),
     shape_rule=ClassIndexed(),
     params=(
@@ -204,6 +206,7 @@ def _class_index_nll(
     summary="Focal loss for target distributions: cross-entropy weighted by alpha (1 - q)^gamma.",
     reference="keras.losses.categorical_focal_crossentropy",
     formula=r"\ell = -\sum_{c} \alpha \, y_c (1 - p_c)^{\gamma} \log p_c",
+    example={"y_true": [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], "y_pred": [[0.1, 0.8, 0.1], [0.6, 0.3, 0.1]]},
     params=(
         ParamSpec("alpha", "number", "weight on every class", ge=0, le=1),
         GAMMA,
@@ -255,6 +258,7 @@ def categorical_focal(
     summary="Negative log-likelihood of class indices on log-probabilities, with class weights and ignore_index.",
     reference="torch.nn.functional.nll_loss",
     formula=r"\ell = -w_{y} \, \hat{y}_{y}",
+    example={"y_true": [1, 0], "y_pred": [[-2.0, -0.5, -1.5], [-0.2, -2.0, -3.0]]},
     inputs=(CLASS_INDICES, LOG_PROBABILITIES),
     shape_rule=ClassIndexed(),
     params=(CLASS_WEIGHT, IGNORE_INDEX),
@@ -290,6 +294,7 @@ def nll(
     summary="Categorical hinge max(max((1 - y) f) - sum(y f) + 1, 0) for one-hot or probability targets.",
     reference="keras.losses.categorical_hinge",
     formula=r"\ell = \max\left(0, 1 + \max_{c} (1 - y_c) \hat{y}_c - \sum_{c} y_c \hat{y}_c\right)",
+    example={"y_true": [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], "y_pred": [[0.2, 0.7, 0.1], [0.6, 0.1, 0.3]]},
     inputs=(InputSpec("y_true", "one-hot targets or probabilities in [0, 1], of y_pred's shape"), SCORES),
 )
 def categorical_hinge(y_true: Array, y_pred: Array) -> Unreduced:
@@ -324,6 +329,7 @@ def categorical_hinge(y_true: Array, y_pred: Array) -> Unreduced:
     summary="Multi-class margin loss: sum over wrong classes of max(0, margin - x_t + x_c)^p / C.",
     reference="torch.nn.functional.multi_margin_loss",
     formula=r"\ell = \frac{1}{C} \sum_{i \neq y} w_{y} \max(0, m - \hat{y}_{y} + \hat{y}_i)^{p}",
+    example={"y_true": [1, 0], "y_pred": [[0.2, 0.7, 0.1], [0.6, 0.1, 0.3]]},
     inputs=(CLASS_INDICES, SCORES),
     shape_rule=ClassIndexed(),
     params=(
@@ -380,6 +386,7 @@ def multi_margin(
     reference="optax.losses.poly_loss_cross_entropy",
     formula=r"\ell = -\sum_{c} y_c \log p_c + \epsilon \left(1 - \sum_{c} y_c p_c\right), \quad p = "
     r"\operatorname{softmax}(\hat{y})",
+    example={"y_true": [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], "y_pred": [[0.5, 2.0, -1.0], [1.5, 0.2, -0.3]]},
     inputs=(PROBABILITY_TARGETS, LOGITS),
     params=(ParamSpec("epsilon", "number", "weight of the first polynomial term sum(y (1 - softmax))"),),
 )
@@ -408,6 +415,7 @@ def poly1_crossentropy(y_true: Array, y_pred: Array, *, epsilon: float = 2.0) ->
     summary="Generalized cross-entropy (1 - p_t^q) / q on probabilities, robust to noisy labels.",
     reference="keras.losses.categorical_generalized_cross_entropy",
     formula=r"\ell = \frac{1 - \hat{y}_{y}^{\,q}}{q}",
+    example={"y_true": [1, 0], "y_pred": [[0.1, 0.8, 0.1], [0.6, 0.3, 0.1]]},
     inputs=(CLASS_INDICES, PROBABILITIES),
     shape_rule=ClassIndexed(),
     params=(ParamSpec("q", "number", "between cross-entropy (q -> 0) and mean absolute error (q = 1)", gt=0, le=1),),

@@ -28,6 +28,7 @@ family = Family("regression", inputs=(TARGETS, PREDICTIONS), shape_rule=Elementw
     summary="Mean squared error: (y_pred - y_true)^2.",
     reference="torch.nn.functional.mse_loss",
     formula=r"\ell = (\hat{y} - y)^2",
+    example={"y_true": [[0.0, 1.0], [1.0, 0.0]], "y_pred": [[0.5, 1.0], [1.0, 2.0]]},
 )
 def mse(y_true: Array, y_pred: Array) -> Unreduced:
     """Mean squared error, ``l = (y_pred - y_true)**2``.
@@ -43,6 +44,7 @@ def mse(y_true: Array, y_pred: Array) -> Unreduced:
     summary="Mean absolute error: |y_pred - y_true|.",
     reference="torch.nn.functional.l1_loss",
     formula=r"\ell = |\hat{y} - y|",
+    example={"y_true": [[0.0, 1.0], [1.0, 0.0]], "y_pred": [[0.5, 1.0], [1.0, 2.0]]},
 )
 def mae(y_true: Array, y_pred: Array) -> Unreduced:
     """Mean absolute error, ``l = |y_pred - y_true|``.
@@ -60,6 +62,7 @@ def mae(y_true: Array, y_pred: Array) -> Unreduced:
     reference="torch.nn.functional.huber_loss",
     formula=r"\ell = \begin{cases} \tfrac{1}{2} d^2 & |d| < \delta \\ \delta \left(|d| - \tfrac{1}{2}\delta\right) & "
     r"\text{otherwise} \end{cases}, \quad d = \hat{y} - y",
+    example={"y_true": [[0.0, 1.0], [1.0, 0.0]], "y_pred": [[0.5, 1.0], [1.0, 2.0]], "params": {"delta": 1.5}},
     params=(ParamSpec("delta", "number", "where the loss turns from quadratic to linear", gt=0),),
 )
 def huber(y_true: Array, y_pred: Array, *, delta: float = 1.0) -> Unreduced:
@@ -85,6 +88,7 @@ def huber(y_true: Array, y_pred: Array, *, delta: float = 1.0) -> Unreduced:
     reference="torch.nn.functional.smooth_l1_loss",
     formula=r"\ell = \begin{cases} \tfrac{1}{2\beta} d^2 & |d| < \beta \\ |d| - \tfrac{1}{2}\beta & \text{otherwise} "
     r"\end{cases}, \quad d = \hat{y} - y",
+    example={"y_true": [[0.0, 1.0], [1.0, 0.0]], "y_pred": [[0.5, 1.0], [1.0, 2.0]]},
     params=(ParamSpec("beta", "number", "where the loss turns from quadratic to linear (0: pure L1)", ge=0),),
 )
 def smooth_l1(y_true: Array, y_pred: Array, *, beta: float = 1.0) -> Unreduced:
@@ -114,6 +118,7 @@ _LOG2 = math.log(2.0)
     summary="Log-cosh loss: log(cosh(y_pred - y_true)).",
     reference="optax.losses.log_cosh",
     formula=r"\ell = \log \cosh(\hat{y} - y)",
+    example={"y_true": [[0.0, 1.0], [1.0, 0.0]], "y_pred": [[0.5, 1.0], [1.0, 2.0]]},
 )
 def log_cosh(y_true: Array, y_pred: Array) -> Unreduced:
     """Log-cosh loss, ``l = log(cosh(d))`` with ``d = y_pred - y_true``.
@@ -148,6 +153,7 @@ _KERAS_EPSILON = 1e-7
     summary="Squared logarithmic error: (log(1 + y_pred) - log(1 + y_true))^2, inputs floored at 1e-7.",
     reference="keras.losses.mean_squared_logarithmic_error, elementwise",
     formula=r"\ell = \left(\log(1 + \hat{y}) - \log(1 + y)\right)^2",
+    example={"y_true": [[1.0, 2.0], [3.0, 4.0]], "y_pred": [[1.5, 2.0], [2.5, 5.0]]},
     inputs=(
         InputSpec("y_true", "targets, of y_pred's shape; values below 1e-7 count as 1e-7 (Keras)"),
         InputSpec("y_pred", "predictions; values below 1e-7 count as 1e-7 (Keras)", differentiable=True),
@@ -183,6 +189,7 @@ def msle(y_true: Array, y_pred: Array) -> Unreduced:
     summary="Absolute percentage error: 100 |y_true - y_pred| / max(|y_true|, eps).",
     reference="keras.losses.mean_absolute_percentage_error, elementwise (x100)",
     formula=r"\ell = 100 \, \frac{|y - \hat{y}|}{\max(|y|, \epsilon)}",
+    example={"y_true": [[1.0, 2.0], [3.0, 4.0]], "y_pred": [[1.5, 2.0], [2.5, 5.0]]},
     params=(ParamSpec("eps", "number", "floor on |y_true| in the denominator", gt=0),),
 )
 def mape(y_true: Array, y_pred: Array, *, eps: float = 1e-7) -> Unreduced:
@@ -206,6 +213,7 @@ def mape(y_true: Array, y_pred: Array, *, eps: float = 1e-7) -> Unreduced:
     reference="torch.nn.functional.poisson_nll_loss",
     formula=r"\ell = e^{\hat{y}} - y \, \hat{y} \ \text{(log-rates)}, \qquad \ell = \hat{y} - y \log(\hat{y} + "
     r"\epsilon) \ \text{(rates)}",
+    example={"y_true": [[1.0, 0.0], [2.0, 3.0]], "y_pred": [[0.0, -1.0], [0.5, 1.0]]},
     inputs=(COUNTS, RATES),
     params=(
         ParamSpec("log_input", "boolean", "y_pred holds log-rates (true) or rates (false)"),
@@ -255,6 +263,7 @@ def poisson_nll(
     reference="torch.nn.functional.gaussian_nll_loss",
     formula=r"\ell = \tfrac{1}{2} \left( \log \max(\sigma^2, \epsilon) + \frac{(\hat{y} - y)^2}{\max(\sigma^2, "
     r"\epsilon)} \right)",
+    example={"y_true": [[0.0, 1.0], [1.0, 0.0]], "y_pred": [[0.5, 1.0], [1.0, 2.0]], "var": [[1.0, 0.5], [2.0, 1.0]]},
     inputs=(TARGETS, PREDICTIONS, VARIANCE),
     shape_rule=WithVariance(),
     params=(
@@ -303,6 +312,7 @@ def gaussian_nll(y_true: Array, y_pred: Array, var: Array, *, full: bool = False
     summary="Quantile (pinball) loss: q max(y_true - y_pred, 0) + (1 - q) max(y_pred - y_true, 0).",
     reference="sklearn.metrics.mean_pinball_loss, elementwise",
     formula=r"\ell = q \max(y - \hat{y}, 0) + (1 - q) \max(\hat{y} - y, 0)",
+    example={"y_true": [[0.0, 1.0], [1.0, 0.0]], "y_pred": [[0.5, 1.0], [1.0, 2.0]], "params": {"quantile": 0.9}},
     params=(ParamSpec("quantile", "number", "the quantile q to estimate", gt=0, lt=1),),
 )
 def quantile(y_true: Array, y_pred: Array, *, quantile: float = 0.5) -> Unreduced:

@@ -33,6 +33,7 @@ def _example_sum(x: Array) -> Array:
     summary="Dice loss 1 - 2 sum(y p) / (sum(y) + sum(p) + eps) per example, over every non-batch axis.",
     reference="keras.losses.dice with axis over all non-batch axes",
     formula=r"\ell = 1 - \frac{2 \sum y \hat{y}}{\sum y + \sum \hat{y} + \epsilon}",
+    example={"y_true": [[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]], "y_pred": [[0.9, 0.2, 0.6], [0.1, 0.7, 0.8]]},
     params=(SMOOTHING,),
 )
 def dice(y_true: Array, y_pred: Array, *, eps: float = 1e-7) -> Unreduced:
@@ -62,6 +63,7 @@ def dice(y_true: Array, y_pred: Array, *, eps: float = 1e-7) -> Unreduced:
     "alpha weighs sum(y_true * (1 - y_pred)))",
     formula=r"\ell = 1 - \frac{\sum y \hat{y}}{\sum y \hat{y} + \alpha \sum y (1 - \hat{y}) + \beta \sum (1 - y) "
     r"\hat{y} + \epsilon}",
+    example={"y_true": [[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]], "y_pred": [[0.9, 0.2, 0.6], [0.1, 0.7, 0.8]]},
     params=(
         ParamSpec("alpha", "number", "weight of sum(y_true * (1 - y_pred)), the missed target mass", ge=0),
         ParamSpec("beta", "number", "weight of sum(y_pred * (1 - y_true)), the spurious predicted mass", ge=0),

@@ -35,6 +35,14 @@ class CtcShapes:
     target_lengths: str = "target_lengths"
     description: str = "per-sequence: (N,)"
 
+    def input_shapes(self) -> dict[str, tuple[str, ...]]:
+        return {
+            self.log_probs: ("T", "N", "C"),
+            self.targets: ("N", "S"),
+            self.input_lengths: ("N",),
+            self.target_lengths: ("N",),
+        }
+
     def unreduced_shape(self, shapes: Mapping[str, Shape]) -> Shape:
         log_probs = shapes[self.log_probs]
         if len(log_probs) != 3:
@@ -91,6 +99,12 @@ def _logsumexp3(a: Array, b: Array, c: Array) -> Array:
     reference="torch.nn.functional.ctc_loss (mean: each loss divided by its target length, clamped to >= 1, "
     "then the mean over the batch)",
     formula=r"\ell = -\log \sum_{\pi \in \mathcal{B}^{-1}(t)} \prod_{\tau = 1}^{T} p_{\tau}(\pi_{\tau})",
+    example={
+        "log_probs": [[[-0.5, -1.5, -2.0]], [[-1.0, -0.6, -2.0]], [[-0.4, -2.0, -1.5]]],
+        "targets": [[1]],
+        "input_lengths": [3],
+        "target_lengths": [1],
+    },
     inputs=(
         InputSpec(
             "log_probs",

@@ -22,6 +22,7 @@ def _norm(x: Array) -> Array:
     summary="Negative cosine similarity between y_true and y_pred along the last axis.",
     reference="keras.losses.cosine_similarity (returns -cos)",
     formula=r"\ell = -\frac{\sum_{d} y_d \hat{y}_d}{\lVert y \rVert \, \lVert \hat{y} \rVert}",
+    example={"y_true": [[1.0, 0.0], [0.0, 1.0]], "y_pred": [[0.6, 0.8], [1.0, 1.0]]},
     inputs=(InputSpec("y_true", "target vectors, of y_pred's shape"), PREDICTIONS),
     params=(ParamSpec("eps", "number", "floor on the squared norm when normalising", gt=0),),
 )
