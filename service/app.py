@@ -22,7 +22,7 @@ from .api.middleware import (
 )
 from .api.openapi import build_openapi
 from .api.problems import install_problem_handlers
-from .api.routes import allow_methods, batch, docs, health, losses, v2
+from .api.routes import allow_methods, batch, docs, explorer, health, losses, v2
 from .api.schemas import batch_models, request_model_of, response_model_of
 from .engine import CATALOG
 from .logs import start_access_log
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return build_openapi(TITLE, __version__, DESCRIPTION, documented, models)
 
     parts["docs"] = docs.routes(openapi)
+    parts["explorer"] = explorer.routes()
     middleware = [
         Middleware(RequestIdMiddleware),
         Middleware(AccessMiddleware, access_log=settings.access_log),

@@ -21,6 +21,18 @@ from . import OperationRoute, Routes
 
 TITLE = "Loss service"
 ASSETS = "/docs/assets"
+#: The pages may load only what this service serves: the browser does not even try another host
+#: (ReDoc's footer links an image on its CDN; offline it would only fail, here it is never asked for).
+#: Swagger UI's and ReDoc's pages start them with an inline script and style themselves inline.
+SELF_ONLY = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+    "'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'"
+}
+
+
+def self_only(page: HTMLResponse) -> HTMLResponse:
+    page.headers.update(SELF_ONLY)
+    return page
 
 
 class AssetsMount(Mount):
@@ -39,14 +51,16 @@ def routes(openapi: Callable[[], dict[str, Any]]) -> Routes:
 
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "").rstrip("/")
-        return get_swagger_ui_html(
-            openapi_url=root + "/openapi.json",
-            title=f"{TITLE} - Swagger UI",
-            oauth2_redirect_url=root + "/docs/oauth2-redirect",
-            swagger_js_url=f"{root}{ASSETS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{ASSETS}/favicon.png",
-            swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from validator.swagger.io
+        return self_only(
+            get_swagger_ui_html(
+                openapi_url=root + "/openapi.json",
+                title=f"{TITLE} - Swagger UI",
+                oauth2_redirect_url=root + "/docs/oauth2-redirect",
+                swagger_js_url=f"{root}{ASSETS}/swagger-ui-bundle.js",
+                swagger_css_url=f"{root}{ASSETS}/swagger-ui.css",
+                swagger_favicon_url=f"{root}{ASSETS}/favicon.png",
+                swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from validator.swagger.io
+            )
         )
 
     async def swagger_ui_redirect(request: Request) -> HTMLResponse:
@@ -54,12 +68,14 @@ def routes(openapi: Callable[[], dict[str, Any]]) -> Routes:
 
     async def redoc(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "").rstrip("/")
-        return get_redoc_html(
-            openapi_url=root + "/openapi.json",
-            title=f"{TITLE} - ReDoc",
-            redoc_js_url=f"{root}{ASSETS}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{ASSETS}/favicon.png",
-            with_google_fonts=False,
+        return self_only(
+            get_redoc_html(
+                openapi_url=root + "/openapi.json",
+                title=f"{TITLE} - ReDoc",
+                redoc_js_url=f"{root}{ASSETS}/redoc.standalone.js",
+                redoc_favicon_url=f"{root}{ASSETS}/favicon.png",
+                with_google_fonts=False,
+            )
         )
 
     return Routes(
