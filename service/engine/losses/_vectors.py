@@ -151,17 +151,19 @@ class Triplet:
         return Triplet(np.maximum(z, 0), pos, neg, swap, z >= 0, w_neg, w_swap)
 
     def vjp(self, g: Array) -> dict[str, Array]:
+        # Grouped as -k (d d_pos/dx ...): for a p-distance, where -d_second is exactly d_first, these are
+        # the very operations triplet_margin always did, down to the sign of a zero.
         k = np.where(self.active, g, 0)[:, None]
         pos, neg, swap = self.pos, self.neg, self.swap
         if swap is None or self.w_neg is None or self.w_swap is None:
             return {
                 "anchor": k * (pos.d_first - neg.d_first),
-                "positive": k * pos.d_second,
-                "negative": -k * neg.d_second,
+                "positive": -k * -pos.d_second,
+                "negative": k * -neg.d_second,
             }
         wn, ws = self.w_neg[:, None], self.w_swap[:, None]
         return {
             "anchor": k * (pos.d_first - wn * neg.d_first),
-            "positive": k * (pos.d_second - ws * swap.d_first),
-            "negative": -k * (wn * neg.d_second + ws * swap.d_second),
+            "positive": -k * (-pos.d_second + ws * swap.d_first),
+            "negative": k * (wn * -neg.d_second + ws * -swap.d_second),
         }
