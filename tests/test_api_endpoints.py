@@ -128,7 +128,9 @@ def test_catalog_entries_are_complete(api_client: TestClient) -> None:
         assert [p["name"] for p in entry["params"]] == [p.name for p in spec.params]
         for info in entry["params"]:
             assert info["default"] == spec.defaults[info["name"]]
-            assert info["type"] in {"number", "integer", "boolean", "array of numbers", "number or array of numbers"}
+            types = {"number", "integer", "boolean", "array of numbers", "number or array of numbers", "string"}
+            assert info["type"] in types
+            assert info["type"] != "string" or info["choices"], "a string param is a named choice"
             assert info["description"]
             assert isinstance(info["nullable"], bool)
 

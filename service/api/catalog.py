@@ -77,6 +77,7 @@ _PARAM_TYPES = {
     "boolean": "boolean",
     "weights": "array of numbers",
     "number_or_weights": "number or array of numbers",
+    "string": "string",
 }
 
 

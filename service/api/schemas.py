@@ -58,6 +58,7 @@ def _param_field(param: ParamSpec, default: Any) -> tuple[Any, Any]:
         "boolean": bool,
         "weights": weights,
         "number_or_weights": Annotated[float, Field(allow_inf_nan=False, **bounds)] | weights,
+        "string": str,
     }[param.kind]
     if param.choices is not None:
         annotation = Literal[param.choices]  # type: ignore[valid-type]

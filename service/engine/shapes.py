@@ -143,3 +143,29 @@ class WithVariance:
                 [Issue((self.variance,), f"var has shape {list(var)}; expected one of {[list(s) for s in allowed]}")],
             )
         return shape
+
+
+@dataclass(frozen=True)
+class Triplets:
+    """Three batches of vectors of one shape ``(N, D)`` (rank exactly 2); the loss is ``(N,)``."""
+
+    names: tuple[str, ...] = ("anchor", "positive", "negative")
+    description: str = "per-triplet: (N,)"
+
+    def input_shapes(self) -> dict[str, tuple[str, ...]]:
+        return dict.fromkeys(self.names, ("N", "D"))
+
+    def unreduced_shape(self, shapes: Mapping[str, Shape]) -> Shape:
+        first = self.names[0]
+        for name in self.names:
+            if len(shapes[name]) != 2:
+                raise InvalidInput(
+                    f"{name} has the wrong rank",
+                    [Issue((name,), f"expected an array of rank 2 (N, D), got shape {list(shapes[name])}")],
+                )
+            if shapes[name] != shapes[first]:
+                raise InvalidInput(
+                    "input shapes do not match",
+                    [Issue((name,), f"{name} has shape {list(shapes[name])} but must have {first}'s shape")],
+                )
+        return shapes[first][:1]

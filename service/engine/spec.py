@@ -20,7 +20,7 @@ Grads = dict[str, Array]
 Vjp = Callable[[Array], Grads]
 
 Reduction = Literal["none", "mean", "sum", "batchmean"]
-ParamKind = Literal["number", "integer", "boolean", "weights", "number_or_weights"]
+ParamKind = Literal["number", "integer", "boolean", "weights", "number_or_weights", "string"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,11 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class ParamSpec:
-    """A hyper-parameter: its kind and bounds. The default comes from the loss function."""
+    """A hyper-parameter: its kind and bounds. The default comes from the loss function.
+
+    ``choices`` restricts the value to a few named ones; a ``string`` param is always such a
+    named choice (where a reference takes a Python callable, e.g. a distance function).
+    """
 
     name: str
     kind: ParamKind
@@ -61,6 +65,10 @@ class ParamSpec:
     le: float | None = None
     lt: float | None = None
     choices: tuple[Any, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind == "string" and not self.choices:
+            raise TypeError(f"{self.name}: a string param is a named choice: give its choices")
 
 
 class ShapeRule(Protocol):
@@ -110,6 +118,9 @@ class LossSpec:
         if missing:
             raise TypeError(f"{self.name}: parameters {missing} need a default in {self.fn.__name__}()")
         object.__setattr__(self, "defaults", {n: signature[n].default for n in names})
+        outside = [p.name for p in self.params if p.choices is not None and self.defaults[p.name] not in p.choices]
+        if outside:
+            raise TypeError(f"{self.name}: the defaults of {outside} are not among their choices")
 
     @property
     def differentiable(self) -> tuple[str, ...]:

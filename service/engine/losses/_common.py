@@ -26,6 +26,22 @@ ALPHA = ParamSpec("alpha", "number", "weight of the positive class (null: no wei
 GAMMA = ParamSpec("gamma", "number", "focusing exponent: higher down-weights easy examples", ge=0)
 CLASS_WEIGHT = ParamSpec("class_weight", "weights", "one weight per class (length C)", nullable=True)
 
+VECTORS = "a batch of vectors (N, D)"
+#: The two sides of pairs of vectors (x2 of x1's shape), and the three of triplets.
+PAIR_VECTORS = (
+    InputSpec("x1", f"the first vectors of the pairs: {VECTORS}", differentiable=True),
+    InputSpec("x2", f"the second vectors of the pairs: {VECTORS}, x1's shape", differentiable=True),
+)
+TRIPLET_VECTORS = (
+    InputSpec("anchor", f"the anchors: {VECTORS}", differentiable=True),
+    InputSpec("positive", f"the positives: {VECTORS}, anchor's shape", differentiable=True),
+    InputSpec("negative", f"the negatives: {VECTORS}, anchor's shape", differentiable=True),
+)
+TRIPLET_MARGIN = ParamSpec(
+    "margin", "number", "the distance by which the negative must be farther than the positive", gt=0
+)
+DISTANCE_SWAP = ParamSpec("swap", "boolean", "use min(d(a, n), d(p, n)) as the negative distance (distance swap)")
+
 
 def smooth_binary_labels(y: Array, label_smoothing: float) -> Array:
     """Keras: ``y * (1 - ls) + 0.5 * ls``, pulling hard 0/1 labels towards 1/2."""

@@ -8,15 +8,13 @@ would silently be read as "no loss" or a scale of 0, so anything but -1/1 is ref
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-
 import numpy as np
 
-from ..errors import InvalidInput, Issue
-from ..shapes import Elementwise, PairsWithLabels
+from ..shapes import Elementwise, PairsWithLabels, Triplets
 from ..spec import Array, Family, InputSpec, ParamSpec, Unreduced
 from ..validate import require
+from ._common import DISTANCE_SWAP, PAIR_VECTORS, TRIPLET_MARGIN, TRIPLET_VECTORS
+from ._vectors import Triplet, pairwise_distance, power_of_two_scale
 
 PAIR_LABELS = InputSpec("y_true", "one label per pair: 1 (similar) or -1 (dissimilar), shape (N,)")
 
@@ -24,11 +22,9 @@ RANKING_LABELS = InputSpec("y_true", "1 where x1 should rank higher, -1 where x2
 
 HINGE_LABELS = InputSpec("y_true", "labels 1 or -1, of y_pred's shape")
 
-VECTORS = "a batch of vectors (N, D)"
 
-
-def _margin(description: str, gt: float | None = None) -> ParamSpec:
-    return ParamSpec("margin", "number", description, gt=gt)
+def _margin(description: str) -> ParamSpec:
+    return ParamSpec("margin", "number", description)
 
 
 family = Family("embedding", shape_rule=PairsWithLabels())
@@ -42,23 +38,12 @@ def _require_signed(name: str, y: Array) -> None:
     require(name, (y == 1) | (y == -1), y, "a label in {-1, 1}")
 
 
-def _power_of_two_scale(x: Array) -> Array:
-    """Per row (last axis), the exponent ``e >= 0`` with ``max |x| < 2^e``: dividing by ``2^e``
-    is exact and brings the row into [-1, 1], so squares and products cannot overflow."""
-    _, exponent = np.frexp(np.max(np.abs(x), axis=-1))
-    return np.maximum(exponent, 0)
-
-
 @family.loss(
     summary="Cosine embedding loss: 1 - cos for similar pairs, max(0, cos - margin) for dissimilar ones.",
     reference="torch.nn.functional.cosine_embedding_loss",
     formula=r"\ell = \begin{cases} 1 - \cos(x_1, x_2) & y = 1 \\ \max(0, \cos(x_1, x_2) - m) & y = -1 \end{cases}",
     example={"x1": [[1.0, 0.0], [0.5, 0.5]], "x2": [[0.8, 0.6], [-0.5, 0.5]], "y_true": [1, -1]},
-    inputs=(
-        InputSpec("x1", f"the first vectors of the pairs: {VECTORS}", differentiable=True),
-        InputSpec("x2", f"the second vectors of the pairs: {VECTORS}, x1's shape", differentiable=True),
-        PAIR_LABELS,
-    ),
+    inputs=(*PAIR_VECTORS, PAIR_LABELS),
     params=(_margin("dissimilar pairs are penalised when their cosine exceeds it (meaningful in [-1, 1])"),),
 )
 def cosine_embedding(x1: Array, x2: Array, y_true: Array, *, margin: float = 0.0) -> Unreduced:
@@ -80,7 +65,7 @@ def cosine_embedding(x1: Array, x2: Array, y_true: Array, *, margin: float = 0.0
     Shapes: ``x1``, ``x2``: ``(N, D)``; ``y_true``: ``(N,)``, -1 or 1; ``l``: ``(N,)``.
     """
     _require_signed("y_true", y_true)
-    e1, e2 = _power_of_two_scale(x1), _power_of_two_scale(x2)
+    e1, e2 = power_of_two_scale(x1), power_of_two_scale(x2)
     u, v = np.ldexp(x1, -e1[:, None]), np.ldexp(x2, -e2[:, None])
     m1 = np.sum(u * u, axis=-1) + np.ldexp(COSINE_EPSILON, -2 * e1).astype(x1.dtype)
     m2 = np.sum(v * v, axis=-1) + np.ldexp(COSINE_EPSILON, -2 * e2).astype(x1.dtype)
@@ -161,60 +146,6 @@ def hinge_embedding(y_true: Array, y_pred: Array, *, margin: float = 1.0) -> Unr
     return Unreduced(values, lambda g: {"y_pred": g * dx})
 
 
-@dataclass(frozen=True)
-class Triplets:
-    """Three batches of vectors of one shape ``(N, D)`` (rank exactly 2); the loss is ``(N,)``."""
-
-    names: tuple[str, ...] = ("anchor", "positive", "negative")
-    description: str = "per-triplet: (N,)"
-
-    def input_shapes(self) -> dict[str, tuple[str, ...]]:
-        return dict.fromkeys(self.names, ("N", "D"))
-
-    def unreduced_shape(self, shapes: Mapping[str, tuple[int, ...]]) -> tuple[int, ...]:
-        first = self.names[0]
-        for name in self.names:
-            if len(shapes[name]) != 2:
-                raise InvalidInput(
-                    f"{name} has the wrong rank",
-                    [Issue((name,), f"expected an array of rank 2 (N, D), got shape {list(shapes[name])}")],
-                )
-            if shapes[name] != shapes[first]:
-                raise InvalidInput(
-                    "input shapes do not match",
-                    [Issue((name,), f"{name} has shape {list(shapes[name])} but must have {first}'s shape")],
-                )
-        return shapes[first][:1]
-
-
-def _p_distance(diff: Array, p: float) -> tuple[Array, Array]:
-    """``||diff||_p`` over the last axis and its gradient with respect to ``diff``.
-
-    The norm is ``s (sum (|d| / s)^p)^(1/p)`` with ``s = max |d|``: each ratio is at most 1,
-    so no power overflows or underflows to a wrong result for any finite ``diff`` and any
-    ``p > 0`` (the norm itself can exceed the float range for tiny ``p``: that is a real
-    overflow). The gradient is PyTorch's ``norm_backward``: ``sign(d) (|d| / norm)^(p - 1)``,
-    i.e. ``sign(d)`` for ``p = 1``, ``d / norm`` for ``p = 2``; 0 where ``norm = 0`` and, for
-    ``p < 1``, 0 where ``d = 0`` (PyTorch masks both).
-    """
-    magnitude = np.abs(diff)
-    top = np.max(magnitude, axis=-1, keepdims=True)
-    safe_top = np.where(top > 0, top, 1)
-    if p == 1:
-        norm = np.sum(magnitude, axis=-1)
-        return norm, np.sign(diff)
-    if p == 2:
-        ratio = magnitude / safe_top
-        norm = top[..., 0] * np.sqrt(np.sum(ratio * ratio, axis=-1))
-        safe_norm = np.where(norm > 0, norm, 1)[..., None]
-        return norm, np.where(norm[..., None] > 0, diff / safe_norm, 0)
-    ratio = magnitude / safe_top
-    norm = top[..., 0] * np.sum(ratio**p, axis=-1) ** (1 / p)
-    safe_norm = np.where(norm > 0, norm, 1)[..., None]
-    grad = np.sign(diff) * (magnitude / safe_norm) ** (p - 1)
-    return norm, np.where((norm[..., None] > 0) & (magnitude > 0), grad, 0)
-
-
 @family.loss(
     summary="Triplet margin loss max(0, margin + d(a, p) - d(a, n)) with the p-norm distance.",
     reference="torch.nn.functional.triplet_margin_loss",
@@ -224,17 +155,13 @@ def _p_distance(diff: Array, p: float) -> tuple[Array, Array]:
         "positive": [[0.5, 0.0], [1.0, 0.5]],
         "negative": [[1.0, 0.0], [0.0, 1.0]],
     },
-    inputs=(
-        InputSpec("anchor", f"the anchors: {VECTORS}", differentiable=True),
-        InputSpec("positive", f"the positives: {VECTORS}, anchor's shape", differentiable=True),
-        InputSpec("negative", f"the negatives: {VECTORS}, anchor's shape", differentiable=True),
-    ),
+    inputs=TRIPLET_VECTORS,
     shape_rule=Triplets(),
     params=(
-        _margin("the distance by which the negative must be farther than the positive", gt=0),
+        TRIPLET_MARGIN,
         ParamSpec("p", "number", "the norm degree of the distance ||x - y + eps||_p (below 1: a quasi-norm)", gt=0),
         ParamSpec("eps", "number", "added to every component of the difference before the norm", ge=0),
-        ParamSpec("swap", "boolean", "use min(d(a, n), d(p, n)) as the negative distance (distance swap)"),
+        DISTANCE_SWAP,
     ),
 )
 def triplet_margin(
@@ -257,28 +184,13 @@ def triplet_margin(
     infinity); ``eps >= 0``.
 
     Gradient (PyTorch autograd): through ``clamp_min`` where ``margin + d_pos - d_neg >= 0``
-    (at the kink too), else 0; through each distance by ``_p_distance``'s gradient; at a tie
+    (at the kink too), else 0; through each distance by ``p_norm``'s gradient; at a tie
     ``d(a, neg) == d(pos, neg)`` under ``swap`` the gradient is split half and half between
     the two, as ``torch.min(a, b)`` (``minimum``) splits it.
 
     Shapes: ``anchor``, ``positive``, ``negative``: ``(N, D)``; ``l``: ``(N,)``.
     """
-    d_pos, g_pos = _p_distance(anchor - positive + eps, p)
-    d_neg, g_neg = _p_distance(anchor - negative + eps, p)
-    w_neg = w_swap = None
-    if swap:
-        d_swap, g_swap = _p_distance(positive - negative + eps, p)
-        w_neg = np.where(d_neg < d_swap, 1.0, np.where(d_neg == d_swap, 0.5, 0.0)).astype(anchor.dtype)
-        w_swap = 1 - w_neg
-        d_neg = np.minimum(d_neg, d_swap)
-    z = margin + d_pos - d_neg
-    active = z >= 0
-
-    def vjp(g: Array) -> dict[str, Array]:
-        k = np.where(active, g, 0)[:, None]
-        if w_neg is None or w_swap is None:
-            return {"anchor": k * (g_pos - g_neg), "positive": -k * g_pos, "negative": k * g_neg}
-        n, s = w_neg[:, None] * g_neg, w_swap[:, None] * g_swap
-        return {"anchor": k * (g_pos - n), "positive": -k * (g_pos + s), "negative": k * (n + s)}
-
-    return Unreduced(np.maximum(z, 0), vjp)
+    pos = pairwise_distance(anchor, positive, p, eps)
+    neg = pairwise_distance(anchor, negative, p, eps)
+    triplet = Triplet.of(pos, neg, pairwise_distance(positive, negative, p, eps) if swap else None, margin)
+    return Unreduced(triplet.values, triplet.vjp)

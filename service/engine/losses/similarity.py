@@ -7,15 +7,9 @@ import numpy as np
 from ..shapes import PerSample
 from ..spec import Array, Family, InputSpec, ParamSpec, Unreduced
 from ._common import PREDICTIONS
+from ._vectors import l2_norm
 
 family = Family("similarity", shape_rule=PerSample())
-
-
-def _norm(x: Array) -> Array:
-    """The L2 norm over the last axis (kept), scaled by the largest entry so squares never overflow."""
-    scale = np.max(np.abs(x), axis=-1, keepdims=True)
-    safe = np.where(scale > 0, scale, 1)
-    return safe * np.sqrt(np.sum((x / safe) ** 2, axis=-1, keepdims=True))
 
 
 @family.loss(
@@ -40,8 +34,8 @@ def cosine_similarity(y_true: Array, y_pred: Array, *, eps: float = 1e-8) -> Unr
 
     Shapes: ``y_true``, ``y_pred``: ``(N, ..., D)``; ``l``: ``(N, ...)``.
     """
-    a = y_true / np.maximum(_norm(y_true), eps)
-    length = _norm(y_pred)
+    a = y_true / np.maximum(l2_norm(y_true), eps)
+    length = l2_norm(y_pred)
     norm = np.maximum(length, eps)
     b = y_pred / norm
     cos = np.sum(a * b, axis=-1, keepdims=True)
