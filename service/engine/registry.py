@@ -1,7 +1,10 @@
-"""The registry: every loss the service offers, by name, in the order the families declare them.
+"""The registry: every loss the service offers, by name, family by family.
 
 A loss is declared where its maths is, with its family's ``@family.loss(...)`` decorator
-(``service.engine.spec.Family``); this module only collects the families.
+(``service.engine.spec.Family``); this module only collects the families. A family may be
+declared in several modules (``pairs`` adds to similarity and embedding): the catalog lists
+each family's losses together, families in the order they first appear here, and losses in
+their modules' order.
 """
 
 from __future__ import annotations
@@ -35,4 +38,12 @@ FAMILIES = (
     pairs.embedding_family,
 )
 
-CATALOG: Mapping[str, LossSpec] = MappingProxyType({spec.name: spec for family in FAMILIES for spec in family.specs})
+CATALOG: Mapping[str, LossSpec] = MappingProxyType(
+    {
+        spec.name: spec
+        for name in dict.fromkeys(family.name for family in FAMILIES)
+        for family in FAMILIES
+        if family.name == name
+        for spec in family.specs
+    }
+)
