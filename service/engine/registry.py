@@ -9,7 +9,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from .losses import binary, distribution, embedding, multiclass, regression, segmentation, sequence, similarity
+from .losses import (
+    binary,
+    distribution,
+    divergence,
+    embedding,
+    multiclass,
+    overlap,
+    regression,
+    robust,
+    segmentation,
+    sequence,
+    similarity,
+)
 from .spec import LossSpec
 
 FAMILIES = (
@@ -21,6 +33,9 @@ FAMILIES = (
     embedding.family,
     segmentation.family,
     sequence.family,
+    overlap.family,
+    divergence.family,
+    robust.family,
 )
 
 CATALOG: Mapping[str, LossSpec] = MappingProxyType({spec.name: spec for family in FAMILIES for spec in family.specs})
