@@ -57,6 +57,9 @@ TENSOR_RANKS: dict[str, dict[str, int]] = {
     "dice": {"y_true": 4, "y_pred": 4},
     "tversky": {"y_true": 4, "y_pred": 4},
     "ctc": {"log_probs": 3, "targets": 2, "input_lengths": 1, "target_lengths": 1},
+    "multiclass_dice": {"y_true": 4, "y_pred": 4},
+    "binary_dice": {"y_true": 3, "y_pred": 3},
+    "generalized_dice": {"y_true": 4, "y_pred": 4},
 }
 
 
