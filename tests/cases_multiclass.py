@@ -178,8 +178,9 @@ def torch_tversky(torch: Any, t: T, p: T, reduction: str) -> Any:
     y, x = t["y_true"], t["y_pred"]
     s = lambda v: _example_sum(torch, v)  # noqa: E731
     intersection = s(y * x)
+    # Keras >= 3.16 naming: alpha weighs the false positives (1 - y) x, beta the false negatives y (1 - x)
     denominator = (
-        intersection + s((1 - x) * y) * p.get("alpha", 0.5) + s(x * (1 - y)) * p.get("beta", 0.5) + p.get("eps", 1e-7)
+        intersection + s((1 - y) * x) * p.get("alpha", 0.5) + s(y * (1 - x)) * p.get("beta", 0.5) + p.get("eps", 1e-7)
     )
     return torch_reduce(torch, 1 - intersection / denominator, reduction)
 

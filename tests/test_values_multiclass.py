@@ -415,19 +415,20 @@ def test_dice_keras_golden() -> None:
 
 
 def test_tversky_keras_golden() -> None:
-    # keras.losses.tversky(Y_SEG, P_SEG, alpha, beta, axis=(1, 2))
+    # keras.losses.tversky(Y_SEG, P_SEG, alpha=b, beta=a, axis=(1, 2)) with Keras 3.15.1, whose naming is
+    # swapped: it is this service's (Keras >= 3.16 naming) tversky with alpha=a, beta=b
     golden = {
         (0.5, 0.5): [0.24955754868822833, 0.4035087928593405, 1.0],
-        (0.7, 0.3): [0.27768315919307796, 0.39068102542361904, 1.0],
-        (0.0, 2.0): [0.2885906278996433, 0.6046511719848565, 1.0],
+        (0.3, 0.7): [0.27768315919307796, 0.39068102542361904, 1.0],
+        (2.0, 0.0): [0.2885906278996433, 0.6046511719848565, 1.0],
     }
     for (alpha, beta), expected in golden.items():
         np.testing.assert_allclose(
             values("tversky", {"alpha": alpha, "beta": beta}, y_true=Y_SEG, y_pred=P_SEG), expected, rtol=RTOL
         )
-    # JAX gradient, alpha 0.7, beta 0.3
+    # JAX gradient of Keras 3.15.1 with alpha 0.7, beta 0.3: here (Keras >= 3.16 naming) alpha 0.3, beta 0.7
     np.testing.assert_allclose(
-        grad("tversky", {"alpha": 0.7, "beta": 0.3}, y_true=Y_SEG, y_pred=P_SEG),
+        grad("tversky", {"alpha": 0.3, "beta": 0.7}, y_true=Y_SEG, y_pred=P_SEG),
         [
             [
                 [0.07383136111037156, -0.028383286173626836, -0.26688412983628973],
@@ -444,12 +445,12 @@ def test_tversky_keras_golden() -> None:
 
 
 def test_tversky_argument_naming_and_dice() -> None:
-    # y = [1, 1, 0, 0], p = [1, 0, 0, 0]: I = 1, sum(y (1 - p)) = 1, sum(p (1 - y)) = 0.
-    # alpha weighs the first (Keras's naming):
-    # alpha 1, beta 0 -> 1 - 1 / (2 + eps); alpha 0, beta 1 -> 1 - 1 / (1 + eps)
+    # y = [1, 1, 0, 0], p = [1, 0, 0, 0]: I = 1, false negatives sum(y (1 - p)) = 1, false positives
+    # sum(p (1 - y)) = 0. beta weighs the false negatives (Keras >= 3.16 naming):
+    # alpha 0, beta 1 -> 1 - 1 / (2 + eps); alpha 1, beta 0 -> 1 - 1 / (1 + eps)
     y, p = [[1.0, 1.0, 0.0, 0.0]], [[1.0, 0.0, 0.0, 0.0]]
-    assert values("tversky", {"alpha": 1.0, "beta": 0.0}, y_true=y, y_pred=p)[0] == pytest.approx(0.5, rel=1e-6)
-    assert values("tversky", {"alpha": 0.0, "beta": 1.0}, y_true=y, y_pred=p)[0] == pytest.approx(1e-7, rel=1e-6)
+    assert values("tversky", {"alpha": 0.0, "beta": 1.0}, y_true=y, y_pred=p)[0] == pytest.approx(0.5, rel=1e-6)
+    assert values("tversky", {"alpha": 1.0, "beta": 0.0}, y_true=y, y_pred=p)[0] == pytest.approx(1e-7, rel=1e-6)
     # alpha = beta = 0.5 is the Dice loss (I + (A + B) / 2 = (sum y + sum p) / 2)
     np.testing.assert_allclose(
         values("tversky", y_true=Y_SEG, y_pred=P_SEG), values("dice", y_true=Y_SEG, y_pred=P_SEG), rtol=1e-7

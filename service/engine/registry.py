@@ -15,10 +15,13 @@ from types import MappingProxyType
 from .losses import (
     binary,
     distribution,
+    divergence,
     embedding,
     multiclass,
+    overlap,
     pairs,
     regression,
+    robust,
     segmentation,
     sequence,
     similarity,
@@ -36,6 +39,9 @@ FAMILIES = (
     sequence.family,
     pairs.similarity_family,
     pairs.embedding_family,
+    overlap.family,
+    divergence.family,
+    robust.family,
 )
 
 CATALOG: Mapping[str, LossSpec] = MappingProxyType(

@@ -312,16 +312,30 @@ class LossTests:
             assert gradient.dtype == np.float32
             np.testing.assert_allclose(gradient, wide.grads[name], rtol=2e-4, atol=1e-5)
         np.testing.assert_allclose(narrow.loss, wide.loss, rtol=2e-5, atol=1e-6)
+        if spec.scalar:  # one value per request, returned as a number: no none to look at
+            return
         none = compute(spec, inputs, params, reduction="none", return_grad=True, dtype="float32")
         assert isinstance(none.loss, np.ndarray) and none.loss.dtype == np.float32
 
     @pytest.mark.parametrize("seed", range(4))
     def test_none_sums_to_sum_and_mean_is_the_sum_over_the_count(self, case: Case, seed: int) -> None:
-        """On random shapes and values, with and without a sample weight (one seed in two)."""
+        """On random shapes and values, with and without a sample weight (one seed in two).
+
+        A *scalar* loss has one value per request and neither ``none`` nor ``sum``: for it, that both
+        and a sample weight are refused (``mean`` is checked by the other tests)."""
         weighted = bool(seed % 2)
         spec = CATALOG[case.loss]
         inputs = case.inputs(seed)
         params = resolve_params(case, inputs, seed)
+        if spec.scalar:
+            assert spec.shape_rule.unreduced_shape({k: v.shape for k, v in inputs.items()}) == ()
+            for reduction in ("none", "sum"):
+                with pytest.raises(InvalidInput, match="does not support reduction"):
+                    compute(spec, inputs, params, reduction=reduction)
+            with pytest.raises(InvalidInput, match="takes no sample_weight"):
+                compute(spec, inputs, params, sample_weight=np.ones(len(next(iter(inputs.values())))))
+            assert np.isfinite(compute(spec, inputs, params).loss)
+            return
         shape = spec.shape_rule.unreduced_shape({k: v.shape for k, v in inputs.items()})
         weight = np.random.default_rng(seed).uniform(0, 2, shape[:1]) if weighted else None
         none = compute(spec, inputs, params, sample_weight=weight, reduction="none").loss

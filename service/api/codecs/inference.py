@@ -60,6 +60,9 @@ TENSOR_RANKS: dict[str, dict[str, int]] = {
     "ctc": {"log_probs": 3, "targets": 2, "input_lengths": 1, "target_lengths": 1},
     "cosine_similarity_mse": {"y_true": 1},
     "contrastive": {"y_true": 1},
+    "multiclass_dice": {"y_true": 4, "y_pred": 4},
+    "binary_dice": {"y_true": 3, "y_pred": 3},
+    "generalized_dice": {"y_true": 4, "y_pred": 4},
 }
 
 

@@ -58,39 +58,44 @@ def dice(y_true: Array, y_pred: Array, *, eps: float = 1e-7) -> Unreduced:
 
 
 @family.loss(
-    summary="Tversky loss 1 - I / (I + alpha sum(y (1 - p)) + beta sum(p (1 - y)) + eps) per example.",
-    reference="keras.losses.tversky over all non-batch axes (its argument naming: "
-    "alpha weighs sum(y_true * (1 - y_pred)))",
-    formula=r"\ell = 1 - \frac{\sum y \hat{y}}{\sum y \hat{y} + \alpha \sum y (1 - \hat{y}) + \beta \sum (1 - y) "
-    r"\hat{y} + \epsilon}",
+    summary="Tversky loss 1 - I / (I + alpha FP + beta FN + eps) per example, FP = sum((1 - y) p) the false "
+    "positives, FN = sum(y (1 - p)) the false negatives.",
+    reference="keras.losses.tversky over all non-batch axes, Keras >= 3.16 naming, shared by kornia, MONAI and "
+    "optax: alpha weighs the false positives sum((1 - y_true) * y_pred), beta the false negatives "
+    "sum(y_true * (1 - y_pred)) (Keras 3.15 and earlier had the two swapped)",
+    formula=r"\ell = 1 - \frac{\sum y \hat{y}}{\sum y \hat{y} + \alpha \sum (1 - y) \hat{y} + \beta \sum y "
+    r"(1 - \hat{y}) + \epsilon}",
     example={"y_true": [[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]], "y_pred": [[0.9, 0.2, 0.6], [0.1, 0.7, 0.8]]},
     params=(
-        ParamSpec("alpha", "number", "weight of sum(y_true * (1 - y_pred)), the missed target mass", ge=0),
-        ParamSpec("beta", "number", "weight of sum(y_pred * (1 - y_true)), the spurious predicted mass", ge=0),
+        ParamSpec("alpha", "number", "weight of the false positives sum((1 - y_true) * y_pred)", ge=0),
+        ParamSpec("beta", "number", "weight of the false negatives sum(y_true * (1 - y_pred))", ge=0),
         SMOOTHING,
     ),
 )
 def tversky(y_true: Array, y_pred: Array, *, alpha: float = 0.5, beta: float = 0.5, eps: float = 1e-7) -> Unreduced:
-    """Tversky loss (Keras ``tversky`` over all non-batch axes), per example:
-    ``l = 1 - I / T``, ``T = I + alpha A + beta B + eps``.
+    """Tversky loss (Keras ``tversky`` over all non-batch axes, Keras >= 3.16 naming), per example:
+    ``l = 1 - I / T``, ``T = I + alpha FP + beta FN + eps``.
 
-    ``I = sum(y p)``, ``A = sum(y (1 - p))`` and ``B = sum(p (1 - y))``, with Keras's argument
-    naming: ``alpha`` weighs ``A`` (the target mass the prediction misses; Keras calls it
-    ``fp``) and ``beta`` weighs ``B`` (Keras's ``fn``). ``alpha = beta = 0.5`` is the Dice
-    loss. ``eps`` is in the denominator only, as Keras's ``backend.epsilon()``: an empty
-    target gives ``I = 0`` and ``l = 1``. No kinks.
+    ``I = sum(y p)``; ``FP = sum((1 - y) p)``, the predicted mass outside the target (false
+    positives), weighed by ``alpha``; ``FN = sum(y (1 - p))``, the target mass the prediction
+    misses (false negatives), weighed by ``beta``. This is the naming of Salehi et al., kornia,
+    MONAI, optax's ``dice_loss`` and Keras >= 3.16; Keras 3.15 and earlier applied ``alpha`` to
+    ``FN`` and ``beta`` to ``FP`` (its ``tversky(y, p, alpha=a, beta=b)`` is this loss with
+    ``alpha=b, beta=a``). ``alpha = beta = 0.5`` is the Dice loss. ``eps`` is in the denominator
+    only, as Keras's ``backend.epsilon()``: an empty target gives ``I = 0`` and ``l = 1``. Keras's
+    expression in its order of operations (``I + FP alpha + FN beta + eps``). No kinks.
 
-    Gradient: ``dl/dp = ((I / T) dT/dp - y) / T`` with ``dT/dp = (1 - alpha) y + beta (1 - y)``.
+    Gradient: ``dl/dp = ((I / T) dT/dp - y) / T`` with ``dT/dp = (1 - beta) y + alpha (1 - y)``.
 
     Shapes: ``y_true``, ``y_pred``: ``(N, ...)``, rank >= 2, in [0, 1]; ``l``: ``(N,)``.
     """
     require_probabilities("y_true", y_true)
     require_probabilities("y_pred", y_pred)
-    intersection = _example_sum(y_true * y_pred)
-    missed = _example_sum((1 - y_pred) * y_true)
-    spurious = _example_sum(y_pred * (1 - y_true))
-    denominator = intersection + missed * alpha + spurious * beta + eps
+    intersection = _example_sum(y_pred * y_true)
+    false_positives = _example_sum((1 - y_true) * y_pred)
+    false_negatives = _example_sum(y_true * (1 - y_pred))
+    denominator = intersection + false_positives * alpha + false_negatives * beta + eps
     values = 1 - intersection / denominator
-    d_denominator = (1 - alpha) * y_true + beta * (1 - y_true)
+    d_denominator = (1 - beta) * y_true + alpha * (1 - y_true)
     d_pred = (intersection / denominator * d_denominator - y_true) / denominator
     return Unreduced(values.reshape(-1), lambda g: {"y_pred": g.reshape(denominator.shape) * d_pred})
