@@ -72,6 +72,9 @@ def params_model(spec: LossSpec) -> type[BaseModel]:
 def _input_field(item: InputSpec) -> tuple[Any, Any]:
     star = " (differentiable)" if item.differentiable else ""
     schema = array_schema(item.description + star, item.integer)
+    if not item.required:  # may be omitted or null; the OpenAPI document lists it as not required
+        schema = {"anyOf": [schema, {"type": "null"}], "description": f"optional: {schema['description']}"}
+        return Annotated[Any, WithJsonSchema(schema)], Field(None)
     return Annotated[Any, WithJsonSchema(schema)], Field(...)
 
 
@@ -162,6 +165,7 @@ class InputInfo(BaseModel):
     description: str
     differentiable: bool
     dtype: Literal["number", "integer"]
+    required: bool = Field(True, description="false for an optional input, which may be omitted (or null)")
 
 
 class ParamInfo(BaseModel):
@@ -215,6 +219,7 @@ def loss_info(spec: LossSpec) -> LossInfo:
                 description=i.description,
                 differentiable=i.differentiable,
                 dtype="integer" if i.integer else "number",
+                required=i.required,
             )
             for i in spec.inputs
         ],

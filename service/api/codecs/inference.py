@@ -99,6 +99,7 @@ class ModelInputs:
     """What one model takes over the protocol."""
 
     inputs: frozenset[str]
+    required: frozenset[str]
     array_params: frozenset[str]
     scalar_params: frozenset[str]
     outputs: tuple[str, ...]
@@ -114,6 +115,7 @@ def model_inputs(name: str) -> ModelInputs:
     array_params = frozenset(p.name for p in spec.params if p.kind in ARRAY_PARAM_KINDS)
     return ModelInputs(
         inputs=frozenset(i.name for i in spec.inputs),
+        required=frozenset(spec.required_inputs),
         array_params=array_params,
         scalar_params=frozenset(p.name for p in spec.params) - array_params,
         outputs=("loss", *(f"grad_{name}" for name in spec.differentiable)),
@@ -134,7 +136,7 @@ def compute_request(spec: LossSpec, request: InferRequest) -> ComputeRequest:
         raise V2Error(
             400, f"unexpected inputs {brief(unknown)} for model {spec.name!r}; it takes {sorted(model.allowed)}"
         )
-    missing = sorted(model.inputs - set(request.inputs))
+    missing = sorted(model.required - set(request.inputs))
     if missing:
         raise V2Error(400, f"model {spec.name!r} needs the inputs {missing}")
 
@@ -175,7 +177,7 @@ def compute_request(spec: LossSpec, request: InferRequest) -> ComputeRequest:
     weight = request.inputs.get("sample_weight")
     return ComputeRequest(
         spec,
-        {name: request.inputs[name].array for name in model.inputs},
+        {name: request.inputs[name].array for name in model.inputs & set(request.inputs)},
         validated,
         None if weight is None else weight.array,
         reduction,
