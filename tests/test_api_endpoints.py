@@ -41,7 +41,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "perceptron": {},
     "binary_crossentropy": {"from_logits": False, "label_smoothing": 0.0, "pos_weight": None, "eps": 1e-7},
     "binary_focal": {"alpha": 0.25, "gamma": 2.0, "from_logits": True, "label_smoothing": 0.0, "eps": 1e-7},
-    "categorical_crossentropy": {"from_logits": False, "label_smoothing": 0.0, "eps": 1e-7},
+    "categorical_crossentropy": {"from_logits": False, "class_weight": None, "label_smoothing": 0.0, "eps": 1e-7},
     "sparse_categorical_crossentropy": {
         "from_logits": False,
         "class_weight": None,
@@ -64,6 +64,8 @@ ENTRY_KEYS = {
     "default_reduction",
     "none_shape",
     "reference",
+    "batch",
+    "scalar",
 }
 
 
@@ -109,6 +111,7 @@ def test_catalog_entries_are_complete(api_client: TestClient) -> None:
                 "description": item.description,
                 "differentiable": item.differentiable,
                 "dtype": "integer" if item.integer else "number",
+                "required": item.required,
             }
         assert [p["name"] for p in entry["params"]] == [p.name for p in spec.params]
         for info in entry["params"]:
@@ -232,7 +235,7 @@ def test_openapi_request_schema_lists_params_with_defaults_and_bounds(openapi: d
     assert operation["requestBody"]["required"] is True
     request = _component(openapi, operation["requestBody"]["content"]["application/json"]["schema"]["$ref"])
     assert request["additionalProperties"] is False
-    assert set(request["required"]) == {i.name for i in spec.inputs}
+    assert set(request["required"]) == set(spec.required_inputs)
     assert {i.name for i in spec.inputs} | {"sample_weight", "params", "reduction", "return_grad", "dtype"} == set(
         request["properties"]
     )

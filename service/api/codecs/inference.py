@@ -57,6 +57,11 @@ TENSOR_RANKS: dict[str, dict[str, int]] = {
     "dice": {"y_true": 4, "y_pred": 4},
     "tversky": {"y_true": 4, "y_pred": 4},
     "ctc": {"log_probs": 3, "targets": 2, "input_lengths": 1, "target_lengths": 1},
+    "sparse_categorical_focal": {"y_true": 1},
+    "multiclass_hinge": {"y_true": 1},
+    "multiclass_perceptron": {"y_true": 1},
+    "multiclass_sparsemax": {"y_true": 1},
+    "linear_crossentropy": {"linear_bias": 1, "y_true": 1},  # y_true may also be (N, C) probabilities
 }
 
 
