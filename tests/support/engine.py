@@ -357,7 +357,9 @@ def weighted_count(loss: str, params: dict[str, Any], inputs: Inputs) -> float:
     target = inputs["y_true"]
     ignore = params.get("ignore_index")
     kept = target != ignore if ignore is not None else np.ones(target.shape, bool)
-    weights = np.asarray(params["class_weight"]) if params.get("class_weight") is not None else np.ones(n_classes(inputs))
+    weights = (
+        np.asarray(params["class_weight"]) if params.get("class_weight") is not None else np.ones(n_classes(inputs))
+    )
     return float(np.sum(weights[np.where(kept, target, 0)] * kept))
 
 
