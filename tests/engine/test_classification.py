@@ -896,6 +896,17 @@ class TestOverHttp:
         response = api_client.post("/v2/models/categorical_focal/infer", json={"inputs": tensors})
         assert response.status_code == 200, response.text
         assert response.json()["outputs"][0]["data"][0] == pytest.approx(3 * 0.04 * -math.log(0.8), rel=1e-14)
+        # its number form still travels among the parameters, as before alpha took a list; a list there, or
+        # alpha given twice, is a 400
+        body = {"inputs": tensors[:2], "parameters": {"alpha": 0.5}}
+        response = api_client.post("/v2/models/categorical_focal/infer", json=body)
+        assert response.status_code == 200, response.text
+        assert response.json()["outputs"][0]["data"][0] == pytest.approx(0.5 * 0.04 * -math.log(0.8), rel=1e-14)
+        for inputs, parameters in ((tensors[:2], {"alpha": [0.1, 3.0]}), (tensors, {"alpha": 0.5})):
+            response = api_client.post(
+                "/v2/models/categorical_focal/infer", json={"inputs": inputs, "parameters": parameters}
+            )
+            assert response.status_code == 400 and "alpha" in response.json()["error"]
 
 
 class TestReferenceSuitesOverHttp:

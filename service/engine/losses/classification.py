@@ -357,7 +357,9 @@ def linear_crossentropy(
     ``z = x W^T + b`` then ``cross_entropy(z, y)``.
 
     The targets' rank decides their kind: ``y_true`` of shape ``(N,)`` holds class indices
-    (integral numbers; 1.5 is refused), ``(N, C)`` target probabilities (one-hot or soft).
+    (integral numbers, ``2`` or ``2.0``; 1.5 is refused), ``(N, C)`` target probabilities
+    (one-hot or soft). ``y_true`` is read in the computation's dtype, like every real input:
+    in float32, indices are exact up to 2**24 classes.
 
     - Indices: ``l = (1 - ls) w_t (-log q_t) + (ls / C) sum_c w_c (-log q_c)`` with
       ``q = softmax(z)`` (max-shifted log-sum-exp), ``w`` the class weights (1 when null),
