@@ -197,9 +197,11 @@ def _component(document: dict[str, Any], ref: str) -> dict[str, Any]:
 
 
 def _numeric_branch(schema: dict[str, Any]) -> dict[str, Any]:
-    """The number/integer schema of a param, looking inside anyOf for nullable params."""
-    if "anyOf" in schema:
-        return next(s for s in schema["anyOf"] if s.get("type") in ("number", "integer"))
+    """The number/integer schema of a param, looking inside anyOf (nullable params) and oneOf (a number or a
+    list of numbers, tagged by its JSON type)."""
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return next(s for s in schema[key] if s.get("type") in ("number", "integer"))
     return schema
 
 
