@@ -41,7 +41,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "perceptron": {},
     "binary_crossentropy": {"from_logits": False, "label_smoothing": 0.0, "pos_weight": None, "eps": 1e-7},
     "binary_focal": {"alpha": 0.25, "gamma": 2.0, "from_logits": True, "label_smoothing": 0.0, "eps": 1e-7},
-    "categorical_crossentropy": {"from_logits": False, "label_smoothing": 0.0, "eps": 1e-7},
+    "categorical_crossentropy": {"from_logits": False, "class_weight": None, "label_smoothing": 0.0, "eps": 1e-7},
     "sparse_categorical_crossentropy": {
         "from_logits": False,
         "class_weight": None,
@@ -68,6 +68,8 @@ ENTRY_KEYS = {
     "default_reduction",
     "none_shape",
     "reference",
+    "batch",
+    "scalar",
 }
 
 
@@ -116,7 +118,7 @@ def test_catalog_entries_are_complete(api_client: TestClient) -> None:
                 "description": item.description,
                 "differentiable": item.differentiable,
                 "dtype": "integer" if item.integer else "number",
-                "required": True,
+                "required": item.required,
                 "shape": list(shapes[item.name]),
                 "min_rank": fixed,
                 "max_rank": None if "..." in shapes[item.name] else fixed,
@@ -212,9 +214,11 @@ def _component(document: dict[str, Any], ref: str) -> dict[str, Any]:
 
 
 def _numeric_branch(schema: dict[str, Any]) -> dict[str, Any]:
-    """The number/integer schema of a param, looking inside anyOf for nullable params."""
-    if "anyOf" in schema:
-        return next(s for s in schema["anyOf"] if s.get("type") in ("number", "integer"))
+    """The number/integer schema of a param, looking inside anyOf (nullable params) and oneOf (a number or a
+    list of numbers, tagged by its JSON type)."""
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return next(s for s in schema[key] if s.get("type") in ("number", "integer"))
     return schema
 
 
@@ -250,7 +254,7 @@ def test_openapi_request_schema_lists_params_with_defaults_and_bounds(openapi: d
     assert operation["requestBody"]["required"] is True
     request = _component(openapi, operation["requestBody"]["content"]["application/json"]["schema"]["$ref"])
     assert request["additionalProperties"] is False
-    assert set(request["required"]) == {i.name for i in spec.inputs}
+    assert set(request["required"]) == set(spec.required_inputs)
     assert {i.name for i in spec.inputs} | {"sample_weight", "params", "reduction", "return_grad", "dtype"} == set(
         request["properties"]
     )

@@ -23,7 +23,7 @@ class InputInfo(BaseModel):
     description: str
     differentiable: bool
     dtype: Literal["number", "integer"]
-    required: bool = Field(description="false: the input may be left out")
+    required: bool = Field(description="false: the input may be left out (or null)")
     shape: list[str] = Field(
         description='the axes by name: N the batch, C the classes, D the features; "..." any number of further axes'
     )
@@ -88,7 +88,7 @@ def _input(item: InputSpec, shape: tuple[str, ...]) -> InputInfo:
         description=item.description,
         differentiable=item.differentiable,
         dtype="integer" if item.integer else "number",
-        required=getattr(item, "required", True),
+        required=item.required,
         shape=list(shape),
         min_rank=fixed,
         max_rank=None if "..." in shape else fixed,

@@ -119,8 +119,8 @@ def render() -> str:
     entries = list(catalog().values())
     index = ["## Index", ""]
     sections = []
-    for family, members in groupby(entries, key=lambda info: info.family):
-        members = list(members)
+    for family, grouped in groupby(entries, key=lambda info: info.family):
+        members = list(grouped)
         index.append(f"- {family}: " + ", ".join(f"[`{m.name}`](#{m.name})" for m in members))
         sections.append(f"## {family}\n\n" + "\n".join(entry(m) for m in members))
     return HEADER + "\n".join(index) + "\n\n" + "\n".join(sections)

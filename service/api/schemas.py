@@ -12,7 +12,7 @@ import functools
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, WithJsonSchema, create_model
 
 from ..engine import CATALOG
 from ..engine.spec import InputSpec, LossSpec, ParamSpec
@@ -47,6 +47,10 @@ def _camel(name: str) -> str:
 _STRICT = ConfigDict(strict=True, extra="forbid")
 
 
+def _number_or_list(value: Any) -> str:
+    return "list" if isinstance(value, list) else "float"
+
+
 def _param_field(param: ParamSpec, default: Any) -> tuple[Any, Any]:
     bounds = {k: getattr(param, k) for k in ("ge", "gt", "le", "lt") if getattr(param, k) is not None}
     if param.kind == "integer":  # published as integers (minimum 0, not 0.0)
@@ -57,7 +61,13 @@ def _param_field(param: ParamSpec, default: Any) -> tuple[Any, Any]:
         "integer": Annotated[int, Field(**bounds)],
         "boolean": bool,
         "weights": weights,
-        "number_or_weights": Annotated[float, Field(allow_inf_nan=False, **bounds)] | weights,
+        # Tagged by the value's JSON type, so that a bad number is told only what a number must be
+        # (a plain union would also say "should be a valid list"); the tags are union tags to
+        # problems.py, so the pointer stays /params/<name>.
+        "number_or_weights": Annotated[
+            Annotated[float, Field(allow_inf_nan=False, **bounds), Tag("float")] | Annotated[weights, Tag("list")],
+            Discriminator(_number_or_list),
+        ],
         "string": str,
     }[param.kind]
     if param.choices is not None:
@@ -75,6 +85,9 @@ def params_model(spec: LossSpec) -> type[BaseModel]:
 def _input_field(item: InputSpec) -> tuple[Any, Any]:
     star = " (differentiable)" if item.differentiable else ""
     schema = array_schema(item.description + star, item.integer)
+    if not item.required:  # may be omitted or null; the OpenAPI document lists it as not required
+        schema = {"anyOf": [schema, {"type": "null"}], "description": f"optional: {schema['description']}"}
+        return Annotated[Any, WithJsonSchema(schema)], Field(None)
     return Annotated[Any, WithJsonSchema(schema)], Field(...)
 
 

@@ -43,7 +43,9 @@ def compute(
     """Compute ``spec``'s loss on ``inputs`` (array-likes by input name).
 
     ``params`` must already be valid for the loss (the API validates them against
-    ``spec.params``); omitted ones take the function's defaults. Raises ``InvalidInput``
+    ``spec.params``); omitted ones take the function's defaults. An optional input
+    (``InputSpec.required`` false) may be omitted or None: the function then takes its default
+    and no gradient is returned for it. Raises ``InvalidInput``
     for shapes, domains and non-finite results.
     """
     real = np.dtype(dtype)
@@ -60,7 +62,9 @@ def compute(
 
     arrays: dict[str, Array] = {}
     for item in spec.inputs:
-        if item.name not in inputs:
+        if item.name not in inputs or (not item.required and inputs[item.name] is None):
+            if not item.required:  # omitted: the loss function takes its default
+                continue
             raise InvalidInput(f"{spec.name} needs the input {item.name}", [Issue((item.name,), "missing input")])
         raw = np.asarray(inputs[item.name])
         arrays[item.name] = _as_integers(item.name, raw) if item.integer else _as_real(item.name, raw, real)
@@ -134,7 +138,7 @@ def _require_finite(
         return
     bad_values = ~np.isfinite(values)
     # Point at the sample in the first input whose leading axes are the loss's own.
-    candidates = [*spec.differentiable, *arrays]
+    candidates = [*(name for name in spec.differentiable if name in arrays), *arrays]
     owner = next((name for name in candidates if arrays[name].shape[: values.ndim] == values.shape), None)
     if bad_values.any() and owner is not None:
         first = np.unravel_index(int(np.flatnonzero(bad_values)[0]), values.shape)

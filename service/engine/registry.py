@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 from .losses import (
     binary,
+    classification,
     distribution,
     divergence,
     embedding,
@@ -42,6 +43,8 @@ FAMILIES = (
     overlap.family,
     divergence.family,
     robust.family,
+    classification.family,
+    classification.binary_family,
 )
 
 CATALOG: Mapping[str, LossSpec] = MappingProxyType(

@@ -46,6 +46,9 @@ class InputSpec:
     description: str
     differentiable: bool = False
     integer: bool = False  # class indices or lengths: integral values, computed as int64
+    #: An optional input may be omitted (or null over HTTP): the loss function then gets its
+    #: default (None), no gradient is returned for it, and the shape rule does not see it.
+    required: bool = True
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,10 @@ class LossSpec:
     @property
     def differentiable(self) -> tuple[str, ...]:
         return tuple(i.name for i in self.inputs if i.differentiable)
+
+    @property
+    def required_inputs(self) -> tuple[str, ...]:
+        return tuple(i.name for i in self.inputs if i.required)
 
 
 Loss = Callable[..., Unreduced]

@@ -182,13 +182,26 @@ def torch_reduce(torch: Any, values: Any, reduction: str) -> Any:
 
 
 #: The losses whose ``mean`` is PyTorch's weighted mean (API.md §2): divided by the class weights
-#: of the targets not ignored, when ``class_weight`` or ``ignore_index`` is set.
-WEIGHTED_MEAN_LOSSES = frozenset({"sparse_categorical_crossentropy", "nll"})
+#: of the targets not ignored, when ``class_weight`` or ``ignore_index`` is set and the targets are
+#: class indices (``linear_crossentropy`` also takes probability targets, whose mean is over N).
+WEIGHTED_MEAN_LOSSES = frozenset({"sparse_categorical_crossentropy", "nll", "linear_crossentropy"})
 
 
-def uses_weighted_mean(loss: str, params: dict[str, Any]) -> bool:
+def uses_weighted_mean(loss: str, params: dict[str, Any], inputs: Inputs) -> bool:
     in_play = params.get("class_weight") is not None or params.get("ignore_index") is not None
-    return loss in WEIGHTED_MEAN_LOSSES and in_play
+    return loss in WEIGHTED_MEAN_LOSSES and in_play and inputs["y_true"].dtype.kind in "iu"
+
+
+def n_classes(inputs: Inputs) -> int:
+    """The size of the class axis: y_pred's last, or linear_weight's first (``linear_crossentropy``)."""
+    if "y_pred" in inputs:
+        return int(inputs["y_pred"].shape[-1])
+    return int(inputs["linear_weight"].shape[0]) if "linear_weight" in inputs else 0
+
+
+def given_differentiable(loss: str, inputs: Inputs) -> list[str]:
+    """The loss's differentiable inputs that ``inputs`` holds (an optional one may be omitted)."""
+    return [name for name in CATALOG[loss].differentiable if name in inputs]
 
 
 def mean_scale(loss: str, inputs: Inputs) -> np.ndarray | float:
@@ -202,16 +215,16 @@ def mean_scale(loss: str, inputs: Inputs) -> np.ndarray | float:
 def resolve_params(case: Case, inputs: Inputs, seed: int = 0) -> dict[str, Any]:
     """Concrete params: "per-class" becomes one positive weight per class of the last axis."""
     rng = np.random.default_rng(seed + 1000)
-    n_classes = inputs["y_pred"].shape[-1] if "y_pred" in inputs else 0
+    classes = n_classes(inputs)
     resolved = dict(case.params)
     for key, value in case.params.items():
         if value == "per-class":
-            resolved[key] = rng.uniform(0.5, 2.0, n_classes).tolist()
+            resolved[key] = rng.uniform(0.5, 2.0, classes).tolist()
     if case.params.get("ignore_index") is not None and "y_true" in inputs:
         # Make sure the ignored class occurs, but not everywhere.
         flat = inputs["y_true"].reshape(-1)
         flat[0] = case.params["ignore_index"]
-        flat[-1] = (case.params["ignore_index"] + 1) % n_classes
+        flat[-1] = (case.params["ignore_index"] + 1) % classes
     return resolved
 
 
@@ -295,8 +308,8 @@ class LossTests:
             return total(compute(spec, changed, params, sample_weight=weight, reduction=reduction).loss)
 
         result = compute(spec, inputs, params, sample_weight=weight, reduction=reduction, return_grad=True)
-        assert result.grads is not None and set(result.grads) == set(spec.differentiable)
-        for name in spec.differentiable:
+        assert result.grads is not None and set(result.grads) == set(given_differentiable(case.loss, inputs))
+        for name in result.grads:
             numeric = central_difference(lambda x, name=name: loss_at(name, x), inputs[name])
             assert result.grads[name].shape == inputs[name].shape
             np.testing.assert_allclose(result.grads[name], numeric, rtol=1e-6, atol=1e-7, err_msg=f"d/d{name}")
@@ -344,7 +357,8 @@ class LossTests:
         assert np.sum(none) == pytest.approx(summed, rel=1e-12, abs=1e-12)
         if weight is None:
             mean = compute(spec, inputs, params, reduction="mean").loss
-            count = weighted_count(case.loss, params, inputs) if uses_weighted_mean(case.loss, params) else none.size
+            weighted_mean = uses_weighted_mean(case.loss, params, inputs)
+            count = weighted_count(case.loss, params, inputs) if weighted_mean else none.size
             scaled = np.sum(none * mean_scale(case.loss, inputs))  # CTC: each value over its target length
             assert mean == pytest.approx(scaled / count, rel=1e-12, abs=1e-15)
         if "batchmean" in spec.reductions:
@@ -357,8 +371,9 @@ def weighted_count(loss: str, params: dict[str, Any], inputs: Inputs) -> float:
     target = inputs["y_true"]
     ignore = params.get("ignore_index")
     kept = target != ignore if ignore is not None else np.ones(target.shape, bool)
-    n_classes = inputs["y_pred"].shape[-1]
-    weights = np.asarray(params["class_weight"]) if params.get("class_weight") is not None else np.ones(n_classes)
+    weights = (
+        np.asarray(params["class_weight"]) if params.get("class_weight") is not None else np.ones(n_classes(inputs))
+    )
     return float(np.sum(weights[np.where(kept, target, 0)] * kept))
 
 
@@ -405,7 +420,7 @@ class TorchParity:
             result = compute(spec, inputs, params, reduction=reduction, return_grad=True)
             np.testing.assert_allclose(result.loss, expected.detach().numpy(), rtol=RTOL, atol=ATOL, err_msg=reduction)
             assert result.grads is not None
-            for name in spec.differentiable:
+            for name in given_differentiable(case.loss, inputs):
                 np.testing.assert_allclose(
                     result.grads[name],
                     tensors[name].grad.numpy(),
@@ -431,12 +446,13 @@ class TorchParity:
             elif reduction == "sum":
                 expected = weighted.sum()
             else:
-                count = weighted_count(case.loss, params, inputs) if uses_weighted_mean(case.loss, params) else None
+                weighted_mean = uses_weighted_mean(case.loss, params, inputs)
+                count = weighted_count(case.loss, params, inputs) if weighted_mean else None
                 scaled = weighted * torch.as_tensor(mean_scale(case.loss, inputs))  # CTC: over the target lengths
                 expected = scaled.sum() / (count if count is not None else unreduced.numel())
             expected.sum().backward()
             result = compute(spec, inputs, params, sample_weight=weight, reduction=reduction, return_grad=True)
             np.testing.assert_allclose(result.loss, expected.detach().numpy(), rtol=RTOL, atol=ATOL, err_msg=reduction)
             assert result.grads is not None
-            for name in spec.differentiable:
+            for name in given_differentiable(case.loss, inputs):
                 np.testing.assert_allclose(result.grads[name], tensors[name].grad.numpy(), rtol=RTOL, atol=ATOL)

@@ -2,8 +2,9 @@
 
 Inputs are the loss's named inputs, plus ``sample_weight`` and the array-valued params
 (``class_weight``, ``pos_weight``); request ``parameters`` carry ``reduction``, ``return_grad``
-and the scalar params. Outputs are ``loss`` and, when asked (``return_grad`` or by naming
-them), ``grad_<input>``. The computation runs in float32 when every real-valued input is FP32,
+and the scalar params, including the number form of a number-or-weights param (``alpha``).
+Optional inputs may be left out. Outputs are ``loss`` and, when asked (``return_grad`` or by
+naming them), ``grad_<input>``. The computation runs in float32 when every real-valued input is FP32,
 else in float64; outputs come back in that precision. Errors are ``{"error": message}``: 400,
 or 404 for an unknown model.
 """
@@ -63,6 +64,11 @@ TENSOR_RANKS: dict[str, dict[str, int]] = {
     "multiclass_dice": {"y_true": 4, "y_pred": 4},
     "binary_dice": {"y_true": 3, "y_pred": 3},
     "generalized_dice": {"y_true": 4, "y_pred": 4},
+    "sparse_categorical_focal": {"y_true": 1},
+    "multiclass_hinge": {"y_true": 1},
+    "multiclass_perceptron": {"y_true": 1},
+    "multiclass_sparsemax": {"y_true": 1},
+    "linear_crossentropy": {"linear_bias": 1, "y_true": 1},  # y_true may also be (N, C) probabilities
 }
 
 
@@ -107,7 +113,9 @@ class ModelInputs:
     """What one model takes over the protocol."""
 
     inputs: frozenset[str]
+    required: frozenset[str]
     array_params: frozenset[str]
+    number_params: frozenset[str]  # the array params that also have a number form
     scalar_params: frozenset[str]
     outputs: tuple[str, ...]
 
@@ -122,7 +130,9 @@ def model_inputs(name: str) -> ModelInputs:
     array_params = frozenset(p.name for p in spec.params if p.kind in ARRAY_PARAM_KINDS)
     return ModelInputs(
         inputs=frozenset(i.name for i in spec.inputs),
+        required=frozenset(spec.required_inputs),
         array_params=array_params,
+        number_params=frozenset(p.name for p in spec.params if p.kind == "number_or_weights"),
         scalar_params=frozenset(p.name for p in spec.params) - array_params,
         outputs=("loss", *(f"grad_{name}" for name in spec.differentiable)),
     )
@@ -142,7 +152,7 @@ def compute_request(spec: LossSpec, request: InferRequest) -> ComputeRequest:
         raise V2Error(
             400, f"unexpected inputs {brief(unknown)} for model {spec.name!r}; it takes {sorted(model.allowed)}"
         )
-    missing = sorted(model.inputs - set(request.inputs))
+    missing = sorted(model.required - set(request.inputs))
     if missing:
         raise V2Error(400, f"model {spec.name!r} needs the inputs {missing}")
 
@@ -153,9 +163,18 @@ def compute_request(spec: LossSpec, request: InferRequest) -> ComputeRequest:
         raise V2Error(400, f"parameter reduction must be one of {list(spec.reductions)}, got {brief(reduction)}")
     if not isinstance(return_grad, bool):
         raise V2Error(400, "parameter return_grad must be a boolean")
-    not_scalar = sorted(set(parameters) & model.array_params)
+    # A number-or-weights param (categorical_focal's alpha, pos_weight) may come as a number among
+    # the parameters, its number form; its weights, and a weights param, only as a tensor input.
+    not_scalar = sorted(
+        name
+        for name in set(parameters) & model.array_params
+        if name not in model.number_params or isinstance(parameters[name], bool | list | dict | str)
+    )
     if not_scalar:
         raise V2Error(400, f"{not_scalar} are tensors in this protocol: send them as inputs")
+    twice = sorted(set(parameters) & set(request.inputs))
+    if twice:
+        raise V2Error(400, f"{twice} given both as parameters and as inputs: send each once")
     params = {**parameters}
     for name in model.array_params & set(request.inputs):
         tensor = request.inputs[name].array.astype(np.float64)
@@ -183,7 +202,7 @@ def compute_request(spec: LossSpec, request: InferRequest) -> ComputeRequest:
     weight = request.inputs.get("sample_weight")
     return ComputeRequest(
         spec,
-        {name: request.inputs[name].array for name in model.inputs},
+        {name: request.inputs[name].array for name in model.inputs & set(request.inputs)},
         validated,
         None if weight is None else weight.array,
         reduction,

@@ -7,7 +7,7 @@ from typing import cast
 
 import numpy as np
 
-from ..errors import Issue, NonFiniteResult
+from ..errors import InvalidInput, Issue, NonFiniteResult
 from ..shapes import ClassIndexed, PerSample
 from ..spec import Array, Family, InputSpec, ParamSpec, Unreduced
 from ..stable import log_softmax
@@ -80,31 +80,39 @@ def _log_probs(y_pred: Array, from_logits: bool, eps: float) -> tuple[Array, Arr
 
 @family.loss(
     summary="Cross-entropy against target distributions (one-hot or soft), on logits or probabilities.",
-    reference="logits: torch.nn.functional.cross_entropy with probability targets; "
-    "probabilities: keras.losses.categorical_crossentropy",
+    reference="logits: torch.nn.functional.cross_entropy with probability targets (and weight); "
+    "probabilities: keras.losses.categorical_crossentropy (each class term times its weight)",
     formula=r"\ell = -\sum_{c} w_c \, y_c \log p_c, \quad p = \operatorname{softmax}(\hat{y}) \ \text{or} \ \hat{y} / "
     r"\textstyle\sum_{c} \hat{y}_c",
     example={"y_true": [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], "y_pred": [[0.1, 0.8, 0.1], [0.6, 0.3, 0.1]]},
-    params=(FROM_LOGITS, LABEL_SMOOTHING, EPS),
+    params=(FROM_LOGITS, CLASS_WEIGHT, LABEL_SMOOTHING, EPS),
 )
 def categorical_crossentropy(
     y_true: Array,
     y_pred: Array,
     *,
     from_logits: bool = False,
+    class_weight: list[float] | None = None,
     label_smoothing: float = 0.0,
     eps: float = 1e-7,
 ) -> Unreduced:
-    """Cross-entropy against a target distribution, per sample: ``l = -sum_c y_c log q_c``.
+    """Cross-entropy against a target distribution, per sample: ``l = -sum_c w_c y_c log q_c``.
 
-    ``y = y_true (1 - ls) + ls / C``. With logits, ``log q = log_softmax(x)`` (PyTorch
-    ``cross_entropy`` with probability targets), whose gradient is ``q sum(y) - y``;
-    with probabilities, Keras's ``q = clip(p / sum(p), eps, 1 - eps)``.
+    ``y = y_true (1 - ls) + ls / C`` and ``w`` the class weights (1 when null). With logits,
+    ``log q = log_softmax(x)`` (PyTorch ``cross_entropy`` with probability targets and
+    ``weight``), whose gradient is ``q sum(w y) - w y``; with probabilities, Keras's
+    ``q = clip(p / sum(p), eps, 1 - eps)``, each class term times its weight. ``mean``
+    divides by the number of samples whatever the weights, as PyTorch does for probability
+    targets (unlike its weighted mean for index targets).
 
-    Shapes: ``y_true``, ``y_pred``: ``(N, ..., C)``, targets in [0, 1]; ``l``: ``(N, ...)``.
+    Shapes: ``y_true``, ``y_pred``: ``(N, ..., C)``, targets in [0, 1]; ``class_weight``:
+    ``(C,)``; ``l``: ``(N, ...)``.
     """
     require_probabilities("y_true", y_true)
+    w = per_class("class_weight", class_weight, y_pred.shape[-1], y_pred.dtype)
     y = smooth_class_labels(y_true, label_smoothing)
+    if w is not None:
+        y = y * w  # the weighted target: each class term times its weight
     log_q, _, back = _log_probs(y_pred, from_logits, eps)
     values = -np.sum(y * log_q, axis=-1)
     return Unreduced(values, lambda g: {"y_pred": back(-y * g[..., None])})
@@ -160,6 +168,19 @@ def sparse_categorical_crossentropy(
     return _class_index_nll(y_true, log_q, back, w, ignore_index, label_smoothing)
 
 
+def nonnegative_per_class(name: str, value: float | list[float], n_classes: int, dtype: np.dtype) -> float | Array:
+    """A param that is a number or one weight >= 0 per class (the last axis): the number, or the weights' array."""
+    weights = per_class(name, value, n_classes, dtype)
+    assert weights is not None
+    if isinstance(weights, np.ndarray) and not (weights >= 0).all():
+        first = int(np.flatnonzero(~(weights >= 0))[0])
+        raise InvalidInput(
+            f"{name} must be >= 0 for every class",
+            [Issue((name,), f"entry {first} is {weights[first].item()!r}; each weight must be >= 0", "param")],
+        )
+    return weights
+
+
 def _checked_class_weights(
     y_true: Array, y_pred: Array, class_weight: list[float] | None, ignore_index: int | None
 ) -> Array | None:
@@ -205,10 +226,16 @@ def _class_index_nll(
 @family.loss(
     summary="Focal loss for target distributions: cross-entropy weighted by alpha (1 - q)^gamma.",
     reference="keras.losses.categorical_focal_crossentropy",
-    formula=r"\ell = -\sum_{c} \alpha \, y_c (1 - p_c)^{\gamma} \log p_c",
+    formula=r"\ell = -\sum_{c} \alpha_c \, y_c (1 - p_c)^{\gamma} \log p_c",
     example={"y_true": [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], "y_pred": [[0.1, 0.8, 0.1], [0.6, 0.3, 0.1]]},
     params=(
-        ParamSpec("alpha", "number", "weight on every class", ge=0, le=1),
+        ParamSpec(
+            "alpha",
+            "number_or_weights",
+            "weight of every class (a number in [0, 1]), or one weight >= 0 per class (length C)",
+            ge=0,
+            le=1,
+        ),
         GAMMA,
         FROM_LOGITS,
         LABEL_SMOOTHING,
@@ -219,25 +246,31 @@ def categorical_focal(
     y_true: Array,
     y_pred: Array,
     *,
-    alpha: float = 0.25,
+    alpha: float | list[float] = 0.25,
     gamma: float = 2.0,
     from_logits: bool = False,
     label_smoothing: float = 0.0,
     eps: float = 1e-7,
 ) -> Unreduced:
     """Categorical focal loss (Keras ``categorical_focal_crossentropy``), per sample:
-    ``l = -sum_c alpha (1 - q_c)^gamma y_c log q_c``.
+    ``l = -sum_c alpha_c (1 - q_c)^gamma y_c log q_c``.
+
+    ``alpha`` is one number for every class, or one weight per class (length C, each >= 0;
+    Keras 3 multiplies the class axis by it, e.g. inverse class frequencies, so weights above
+    1 are allowed there, while the number form keeps its [0, 1] bound).
 
     ``y = y_true (1 - ls) + ls / C``; ``q = clip(p / sum(p), eps, 1 - eps)`` with ``p`` the
     probabilities (softmax of the logits when ``from_logits``). The clip keeps ``1 - q``
     at least ``eps``, so ``(1 - q)^(gamma - 1)`` in the gradient is finite even for
-    ``gamma < 1``. Gradient: ``dl/dlog q_c = -alpha y_c (1 - q_c)^gamma +
-    alpha gamma y_c q_c (1 - q_c)^(gamma - 1) log q_c``, pulled back through the clip and
+    ``gamma < 1``. Gradient: ``dl/dlog q_c = -alpha_c y_c (1 - q_c)^gamma +
+    alpha_c gamma y_c q_c (1 - q_c)^(gamma - 1) log q_c``, pulled back through the clip and
     the normalisation (or the softmax).
 
-    Shapes: ``y_true``, ``y_pred``: ``(N, ..., C)``, targets in [0, 1]; ``l``: ``(N, ...)``.
+    Shapes: ``y_true``, ``y_pred``: ``(N, ..., C)``, targets in [0, 1]; ``alpha``: a number or
+    ``(C,)``; ``l``: ``(N, ...)``.
     """
     require_probabilities("y_true", y_true)
+    alpha_c = nonnegative_per_class("alpha", alpha, y_pred.shape[-1], y_pred.dtype)
     y = smooth_class_labels(y_true, label_smoothing)
     if from_logits:
         _, q_raw, softmax_back = log_probs_from_logits(y_pred)
@@ -248,9 +281,9 @@ def categorical_focal(
         log_q, q, back = log_probs_from_probabilities(y_pred, eps)
     one_minus_q = 1 - q
     modulating = one_minus_q**gamma
-    values = -alpha * np.sum(modulating * y * log_q, axis=-1)
+    values = -np.sum(alpha_c * modulating * y * log_q, axis=-1)
     # d/dlog q of -alpha (1 - q)^gamma y log q, using dq/dlog q = q.
-    d_log_q = -alpha * y * (modulating - gamma * q * one_minus_q ** (gamma - 1) * log_q)
+    d_log_q = -alpha_c * y * (modulating - gamma * q * one_minus_q ** (gamma - 1) * log_q)
     return Unreduced(values, lambda g: {"y_pred": back(d_log_q * g[..., None])})
 
 
