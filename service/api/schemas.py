@@ -72,6 +72,8 @@ def params_model(spec: LossSpec) -> type[BaseModel]:
 def _input_field(item: InputSpec) -> tuple[Any, Any]:
     star = " (differentiable)" if item.differentiable else ""
     schema = array_schema(item.description + star, item.integer)
+    if not item.required:  # optional: absent (or null) leaves it out of the computation
+        return Annotated[Any, WithJsonSchema({"anyOf": [schema, {"type": "null"}]})], Field(None)
     return Annotated[Any, WithJsonSchema(schema)], Field(...)
 
 
@@ -125,8 +127,12 @@ def response_model(spec: LossSpec) -> type[BaseModel]:
     grads = create_model(  # type: ignore[call-overload]
         f"{_camel(spec.name)}Grad",
         **{
-            name: (tensor, Field(..., description=f"d loss / d {name}, of {name}'s shape"))
-            for name in spec.differentiable
+            item.name: (
+                tensor,
+                Field(... if item.required else None, description=f"d loss / d {item.name}, of {item.name}'s shape"),
+            )
+            for item in spec.inputs
+            if item.differentiable
         },
     )
     loss_schema = {

@@ -61,6 +61,8 @@ def compute(
     arrays: dict[str, Array] = {}
     for item in spec.inputs:
         if item.name not in inputs:
+            if not item.required:  # the loss function's keyword keeps its default, None
+                continue
             raise InvalidInput(f"{spec.name} needs the input {item.name}", [Issue((item.name,), "missing input")])
         raw = np.asarray(inputs[item.name])
         arrays[item.name] = _as_integers(item.name, raw) if item.integer else _as_real(item.name, raw, real)
@@ -134,7 +136,7 @@ def _require_finite(
         return
     bad_values = ~np.isfinite(values)
     # Point at the sample in the first input whose leading axes are the loss's own.
-    candidates = [*spec.differentiable, *arrays]
+    candidates = [*(name for name in spec.differentiable if name in arrays), *arrays]
     owner = next((name for name in candidates if arrays[name].shape[: values.ndim] == values.shape), None)
     if bad_values.any() and owner is not None:
         first = np.unravel_index(int(np.flatnonzero(bad_values)[0]), values.shape)

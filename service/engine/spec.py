@@ -46,6 +46,9 @@ class InputSpec:
     description: str
     differentiable: bool = False
     integer: bool = False  # class indices or lengths: integral values, computed as int64
+    #: An optional input may be left out: compute skips it and the loss function gets None for
+    #: it (a keyword with default None); requests and the /v2 models do not require it.
+    required: bool = True
 
 
 @dataclass(frozen=True)

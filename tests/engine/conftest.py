@@ -26,5 +26,5 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("torch_case", [c for c in cases if c.torch_reference is not None], ids=_ids)
     if "reduction" in metafunc.fixturenames:
         metafunc.parametrize("reduction", spec.reductions)
-    if "weighting" in metafunc.fixturenames:
-        metafunc.parametrize("weighting", WEIGHTINGS)
+    if "weighting" in metafunc.fixturenames:  # a scalar loss takes no sample_weight
+        metafunc.parametrize("weighting", ("unweighted",) if spec.scalar else WEIGHTINGS)

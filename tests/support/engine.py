@@ -295,8 +295,9 @@ class LossTests:
             return total(compute(spec, changed, params, sample_weight=weight, reduction=reduction).loss)
 
         result = compute(spec, inputs, params, sample_weight=weight, reduction=reduction, return_grad=True)
-        assert result.grads is not None and set(result.grads) == set(spec.differentiable)
-        for name in spec.differentiable:
+        given = [name for name in spec.differentiable if name in inputs]  # an optional input may be left out
+        assert result.grads is not None and set(result.grads) == set(given)
+        for name in given:
             numeric = central_difference(lambda x, name=name: loss_at(name, x), inputs[name])
             assert result.grads[name].shape == inputs[name].shape
             np.testing.assert_allclose(result.grads[name], numeric, rtol=1e-6, atol=1e-7, err_msg=f"d/d{name}")
@@ -312,6 +313,8 @@ class LossTests:
             assert gradient.dtype == np.float32
             np.testing.assert_allclose(gradient, wide.grads[name], rtol=2e-4, atol=1e-5)
         np.testing.assert_allclose(narrow.loss, wide.loss, rtol=2e-5, atol=1e-6)
+        if spec.scalar:  # one value per batch: no none reduction
+            return
         none = compute(spec, inputs, params, reduction="none", return_grad=True, dtype="float32")
         assert isinstance(none.loss, np.ndarray) and none.loss.dtype == np.float32
 
@@ -322,6 +325,14 @@ class LossTests:
         spec = CATALOG[case.loss]
         inputs = case.inputs(seed)
         params = resolve_params(case, inputs, seed)
+        if spec.scalar:  # one value per batch: mean is that value; none, sum and sample weights are refused
+            assert spec.shape_rule.unreduced_shape({k: v.shape for k, v in inputs.items()}) == ()
+            assert np.isfinite(compute(spec, inputs, params, reduction="mean").loss)
+            with pytest.raises(InvalidInput):
+                compute(spec, inputs, params, reduction="sum" if weighted else "none")
+            with pytest.raises(InvalidInput):
+                compute(spec, inputs, params, sample_weight=np.ones(1))
+            return
         shape = spec.shape_rule.unreduced_shape({k: v.shape for k, v in inputs.items()})
         weight = np.random.default_rng(seed).uniform(0, 2, shape[:1]) if weighted else None
         none = compute(spec, inputs, params, sample_weight=weight, reduction="none").loss
@@ -391,7 +402,7 @@ class TorchParity:
             result = compute(spec, inputs, params, reduction=reduction, return_grad=True)
             np.testing.assert_allclose(result.loss, expected.detach().numpy(), rtol=RTOL, atol=ATOL, err_msg=reduction)
             assert result.grads is not None
-            for name in spec.differentiable:
+            for name in (n for n in spec.differentiable if n in inputs):  # optional inputs may be absent
                 np.testing.assert_allclose(
                     result.grads[name],
                     tensors[name].grad.numpy(),
@@ -424,5 +435,5 @@ class TorchParity:
             result = compute(spec, inputs, params, sample_weight=weight, reduction=reduction, return_grad=True)
             np.testing.assert_allclose(result.loss, expected.detach().numpy(), rtol=RTOL, atol=ATOL, err_msg=reduction)
             assert result.grads is not None
-            for name in spec.differentiable:
+            for name in (n for n in spec.differentiable if n in inputs):
                 np.testing.assert_allclose(result.grads[name], tensors[name].grad.numpy(), rtol=RTOL, atol=ATOL)

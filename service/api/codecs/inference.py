@@ -99,6 +99,7 @@ class ModelInputs:
     """What one model takes over the protocol."""
 
     inputs: frozenset[str]
+    required: frozenset[str]  # the inputs a request must send (the others are optional)
     array_params: frozenset[str]
     scalar_params: frozenset[str]
     outputs: tuple[str, ...]
@@ -114,6 +115,7 @@ def model_inputs(name: str) -> ModelInputs:
     array_params = frozenset(p.name for p in spec.params if p.kind in ARRAY_PARAM_KINDS)
     return ModelInputs(
         inputs=frozenset(i.name for i in spec.inputs),
+        required=frozenset(i.name for i in spec.inputs if i.required),
         array_params=array_params,
         scalar_params=frozenset(p.name for p in spec.params) - array_params,
         outputs=("loss", *(f"grad_{name}" for name in spec.differentiable)),
@@ -134,7 +136,7 @@ def compute_request(spec: LossSpec, request: InferRequest) -> ComputeRequest:
         raise V2Error(
             400, f"unexpected inputs {brief(unknown)} for model {spec.name!r}; it takes {sorted(model.allowed)}"
         )
-    missing = sorted(model.inputs - set(request.inputs))
+    missing = sorted(model.required - set(request.inputs))
     if missing:
         raise V2Error(400, f"model {spec.name!r} needs the inputs {missing}")
 
@@ -165,6 +167,13 @@ def compute_request(spec: LossSpec, request: InferRequest) -> ComputeRequest:
             raise V2Error(
                 400, f"unknown outputs {brief(unknown_outputs)}; model {spec.name!r} gives {list(model.outputs)}"
             )
+        absent = sorted(
+            o.name for o in request.outputs if o.name.removeprefix("grad_") in model.inputs - request.inputs.keys()
+        )
+        if absent:
+            raise V2Error(
+                400, f"outputs {brief(absent)} are the gradients of optional inputs this request does not send"
+            )
     wants_grad = return_grad or any(o.name != "loss" for o in request.outputs or ())
     real_types = {
         t.datatype
@@ -175,7 +184,7 @@ def compute_request(spec: LossSpec, request: InferRequest) -> ComputeRequest:
     weight = request.inputs.get("sample_weight")
     return ComputeRequest(
         spec,
-        {name: request.inputs[name].array for name in model.inputs},
+        {name: request.inputs[name].array for name in model.inputs if name in request.inputs},
         validated,
         None if weight is None else weight.array,
         reduction,

@@ -49,7 +49,11 @@ def compute_request(spec: LossSpec, payload: dict[str, Any]) -> ComputeRequest:
     params, reduction = request.params.model_dump(), request.reduction
     return_grad, dtype = request.return_grad, request.dtype
     del request  # it references the payload's lists too
-    arrays = {item.name: to_array(payload.pop(item.name), (item.name,)) for item in spec.inputs}
+    arrays = {
+        item.name: to_array(payload.pop(item.name), (item.name,))
+        for item in spec.inputs
+        if item.required or payload.get(item.name) is not None  # an optional input left out (or null)
+    }
     weight = payload.pop("sample_weight", None)
     sample_weight = None if weight is None else to_array(weight, ("sample_weight",))
     return ComputeRequest(spec, arrays, params, sample_weight, reduction, return_grad, dtype)
