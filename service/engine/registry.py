@@ -9,7 +9,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from .losses import binary, distribution, embedding, multiclass, regression, segmentation, sequence, similarity
+from .losses import (
+    binary,
+    contrastive,
+    distribution,
+    embedding,
+    multiclass,
+    ranking,
+    regression,
+    segmentation,
+    sequence,
+    similarity,
+)
 from .spec import LossSpec
 
 FAMILIES = (
@@ -21,6 +32,8 @@ FAMILIES = (
     embedding.family,
     segmentation.family,
     sequence.family,
+    contrastive.family,
+    ranking.family,
 )
 
 CATALOG: Mapping[str, LossSpec] = MappingProxyType({spec.name: spec for family in FAMILIES for spec in family.specs})

@@ -57,6 +57,9 @@ TENSOR_RANKS: dict[str, dict[str, int]] = {
     "dice": {"y_true": 4, "y_pred": 4},
     "tversky": {"y_true": 4, "y_pred": 4},
     "ctc": {"log_probs": 3, "targets": 2, "input_lengths": 1, "target_lengths": 1},
+    "cosent": {"y_true": 1},
+    "ntxent": {"y_true": 1},
+    "circle": {"y_true": 1},
 }
 
 
