@@ -407,6 +407,18 @@ class TestCosent(LossTests):
             for name in ("x1", "x2"):
                 np.testing.assert_allclose(result.grads[name], t[name].grad.numpy(), rtol=RTOL, atol=ATOL)
 
+    def test_tiny_losses_keep_their_precision(self, torch: Any, sentence_transformers: Any) -> None:
+        """Every pair ordered as its target: the loss is log(1 + tiny). ``exact`` is mpmath's (60 digits) for
+        these inputs; the class's ``logsumexp([0, t])`` gives 1.2617151767017122e-10 (3e-7 off, within the
+        contract's absolute 1e-12); ``m + log1p(others)`` keeps it to rounding."""
+        rng = np.random.default_rng(14)
+        n, d = int(rng.integers(2, 8)), int(rng.integers(2, 6))
+        inputs = scored_pairs(rng, (n, d))
+        exact = 1.261714801442318e-10
+        assert values("cosent", reduction="mean", **inputs) == pytest.approx(exact, rel=1e-14)
+        reference = st_cosent(torch, float_tensors(torch, inputs, ()), {}).item()
+        assert RTOL * exact < abs(reference - exact) < ATOL
+
     def test_ties_and_a_batch_of_one_have_no_pair(self, torch: Any, sentence_transformers: Any) -> None:
         """Equal targets make no pair: all tied (or one pair) is log(1 + 0) = 0 with gradient 0, as the class."""
         rng = np.random.default_rng(4)
@@ -439,8 +451,9 @@ class TestCosent(LossTests):
         # a huge scale: l = scale (cos_low - cos_high) = 2 scale for cosines 1 and -1; beyond the float range: 422
         x1, x2 = np.array([[1.0, 0.0], [1.0, 0.0]]), np.array([[1.0, 0.0], [-1.0, 0.0]])
         assert values("cosent", {"scale": 1e300}, "mean", x1=x1, x2=x2, y_true=[0.0, 1.0]) == 2e300
-        with pytest.raises(InvalidInput, match="not finite"):
+        with pytest.raises(InvalidInput, match="not finite") as caught:
             values("cosent", {"scale": 1e308}, "mean", x1=x1, x2=x2, y_true=[0.0, 1.0])
+        assert [i.location for i in caught.value.issues] == [()]  # one value for the batch: no sample to point at
 
     def test_scalar_refusals_through_the_api(self, api_client: Any) -> None:
         body: T = {"x1": [[1.0, 0.0], [0.0, 1.0]], "x2": [[1.0, 1.0], [0.0, 1.0]], "y_true": [0.2, 0.9]}
