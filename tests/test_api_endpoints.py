@@ -68,8 +68,6 @@ ENTRY_KEYS = {
     "default_reduction",
     "none_shape",
     "reference",
-    "batch",
-    "scalar",
 }
 
 
@@ -107,8 +105,11 @@ def test_catalog_entries_are_complete(api_client: TestClient) -> None:
         assert entry["reductions"] == list(spec.reductions)
         assert entry["default_reduction"] == spec.default_reduction
         assert entry["default_reduction"] in entry["reductions"]
-        assert entry["reductions"] == (["mean"] if spec.scalar else entry["reductions"])
-        assert spec.scalar or {"mean", "sum", "none"} <= set(entry["reductions"])
+        assert (entry["batch"], entry["scalar"]) == (spec.batch, spec.scalar)
+        if spec.scalar:  # one value per batch: mean only
+            assert entry["reductions"] == ["mean"]
+        else:
+            assert {"mean", "sum", "none"} <= set(entry["reductions"])
         assert [i["name"] for i in entry["inputs"]] == [i.name for i in spec.inputs]
         shapes = spec.shape_rule.input_shapes()
         for info, item in zip(entry["inputs"], spec.inputs, strict=True):

@@ -84,41 +84,25 @@ JOINING_NAMES = frozenset(
 API_MD = Path(__file__).resolve().parents[2] / "shared" / "API.md"
 
 
-def test_the_contract_lists_35_losses() -> None:
-    assert len(CONTRACT_NAMES) == 35
+def test_the_contract_lists_35_losses_and_24_joining_ones() -> None:
+    assert len(CONTRACT_NAMES) == 35 and len(JOINING_NAMES) == 24 and not JOINING_NAMES & CONTRACT_NAMES
     if not API_MD.exists():
         pytest.skip(f"{API_MD} is not beside the repository")
-    section = API_MD.read_text(encoding="utf-8").split("## 5.")[1].split("## 6.")[0]
-    assert set(re.findall(r"^\| `([a-z0-9_]+)`", section, flags=re.MULTILINE)) == CONTRACT_NAMES
-    joining = API_MD.read_text(encoding="utf-8").split("## 8.")[1]
-    assert set(re.findall(r"^\| `([a-z0-9_]+)`", joining, flags=re.MULTILINE)) == JOINING_NAMES
+    text = API_MD.read_text(encoding="utf-8")
+    section_5 = text.split("## 5.")[1].split("## 6.")[0]
+    section_8 = text.split("## 8.")[1]
+    assert set(re.findall(r"^\| `([a-z0-9_]+)`", section_5, flags=re.MULTILINE)) == CONTRACT_NAMES
+    assert set(re.findall(r"^\| `([a-z0-9_]+)`", section_8, flags=re.MULTILINE)) == JOINING_NAMES
 
 
-def test_section_8_lists_24_losses() -> None:
-    assert len(JOINING_NAMES) == 24 and not JOINING_NAMES & CONTRACT_NAMES
-    if not API_MD.exists():
-        pytest.skip(f"{API_MD} is not beside the repository")
-    section = API_MD.read_text(encoding="utf-8").split("## 8.")[1]
-    assert set(re.findall(r"^\| `([a-z0-9_]+)`", section, flags=re.MULTILINE)) == JOINING_NAMES
-
-
-def test_the_contract_lists_24_joining_losses() -> None:
-    assert len(JOINING_NAMES) == 24
-    if not API_MD.exists():
-        pytest.skip(f"{API_MD} is not beside the repository")
-    section = API_MD.read_text(encoding="utf-8").split("## 8.")[1]
-    assert set(re.findall(r"^\| `([a-z0-9_]+)`", section, flags=re.MULTILINE)) == JOINING_NAMES
-
-
-def test_the_served_catalog_is_exactly_the_contract() -> None:
-    """Section 5's losses, and those of section 8 served so far: nothing else."""
+def test_the_served_catalog_is_exactly_sections_5_and_8() -> None:
+    """Once served, section 8's losses are part of section 5: GET /losses lists the 59, nothing else."""
     with TestClient(create_app()) as client:
         served = client.get("/losses").json()["losses"]
     names = [entry["name"] for entry in served]
-    assert len(names) == len(set(names))
-    # Section 5 in full, plus those of section 8 served so far (each then part of section 5).
-    assert CONTRACT_NAMES <= set(names) <= CONTRACT_NAMES | JOINING_NAMES, {
-        "missing": sorted(CONTRACT_NAMES - set(names)),
+    assert len(names) == len(set(names)) == 59
+    assert set(names) == CONTRACT_NAMES | JOINING_NAMES, {
+        "missing": sorted((CONTRACT_NAMES | JOINING_NAMES) - set(names)),
         "extra": sorted(set(names) - CONTRACT_NAMES - JOINING_NAMES),
     }
 

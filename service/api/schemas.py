@@ -141,8 +141,12 @@ def response_model(spec: LossSpec) -> type[BaseModel]:
     grads = create_model(  # type: ignore[call-overload]
         f"{_camel(spec.name)}Grad",
         **{
-            name: (tensor, Field(..., description=f"d loss / d {name}, of {name}'s shape"))
-            for name in spec.differentiable
+            item.name: (
+                tensor,
+                Field(... if item.required else None, description=f"d loss / d {item.name}, of {item.name}'s shape"),
+            )
+            for item in spec.inputs
+            if item.differentiable
         },
     )
     loss_schema = {

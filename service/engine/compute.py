@@ -140,7 +140,7 @@ def _require_finite(
     # Point at the sample in the first input whose leading axes are the loss's own.
     candidates = [*(name for name in spec.differentiable if name in arrays), *arrays]
     owner = next((name for name in candidates if arrays[name].shape[: values.ndim] == values.shape), None)
-    if bad_values.any() and owner is not None:
+    if bad_values.any() and owner is not None and values.ndim:  # a scalar loss has no sample to point at
         first = np.unravel_index(int(np.flatnonzero(bad_values)[0]), values.shape)
         issue = Issue((owner, *(int(i) for i in first)), "the loss is not finite for this sample")
     else:

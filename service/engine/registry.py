@@ -15,12 +15,14 @@ from types import MappingProxyType
 from .losses import (
     binary,
     classification,
+    contrastive,
     distribution,
     divergence,
     embedding,
     multiclass,
     overlap,
     pairs,
+    ranking,
     regression,
     robust,
     segmentation,
@@ -45,6 +47,8 @@ FAMILIES = (
     robust.family,
     classification.family,
     classification.binary_family,
+    contrastive.family,
+    ranking.family,
 )
 
 CATALOG: Mapping[str, LossSpec] = MappingProxyType(

@@ -69,6 +69,9 @@ TENSOR_RANKS: dict[str, dict[str, int]] = {
     "multiclass_perceptron": {"y_true": 1},
     "multiclass_sparsemax": {"y_true": 1},
     "linear_crossentropy": {"linear_bias": 1, "y_true": 1},  # y_true may also be (N, C) probabilities
+    "cosent": {"y_true": 1},
+    "ntxent": {"y_true": 1},
+    "circle": {"y_true": 1},
 }
 
 
@@ -191,6 +194,13 @@ def compute_request(spec: LossSpec, request: InferRequest) -> ComputeRequest:
         if unknown_outputs:
             raise V2Error(
                 400, f"unknown outputs {brief(unknown_outputs)}; model {spec.name!r} gives {list(model.outputs)}"
+            )
+        absent = sorted(
+            o.name for o in request.outputs if o.name.removeprefix("grad_") in model.inputs - request.inputs.keys()
+        )
+        if absent:
+            raise V2Error(
+                400, f"outputs {brief(absent)} are the gradients of optional inputs this request does not send"
             )
     wants_grad = return_grad or any(o.name != "loss" for o in request.outputs or ())
     real_types = {
