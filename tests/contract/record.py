@@ -31,7 +31,6 @@ MODULES = [
     "tests/test_api_endpoints.py",
     "tests/test_api_errors.py",
     "tests/test_batch.py",
-    "tests/test_catalog.py",
     "tests/test_hostile_input.py",
     "tests/test_v2_protocol.py",
     "tests/test_operations.py",

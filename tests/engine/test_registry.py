@@ -1,0 +1,166 @@
+"""``service/engine/registry.py``: the catalog is exactly API.md §5, every entry is complete, and every
+loss has its test class here (with cases, and with parity cases where PyTorch is the reference).
+
+The last two read ``tests/engine/test_*.py`` as source (``ast``): a test module imports no other.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from service.engine import CATALOG
+
+HERE = Path(__file__).resolve().parent
+# API.md §5, copied so that the test runs without ../shared; checked against the file when it is there.
+CONTRACT_NAMES = frozenset(
+    (
+        "mse",
+        "mae",
+        "huber",
+        "smooth_l1",
+        "log_cosh",
+        "msle",
+        "mape",
+        "poisson_nll",
+        "gaussian_nll",
+        "quantile",
+        "binary_crossentropy",
+        "binary_focal",
+        "hinge",
+        "squared_hinge",
+        "perceptron",
+        "soft_margin",
+        "multilabel_soft_margin",
+        "multilabel_margin",
+        "categorical_crossentropy",
+        "sparse_categorical_crossentropy",
+        "nll",
+        "categorical_focal",
+        "categorical_hinge",
+        "multi_margin",
+        "poly1_crossentropy",
+        "generalized_crossentropy",
+        "kl_divergence",
+        "cosine_similarity",
+        "cosine_embedding",
+        "margin_ranking",
+        "hinge_embedding",
+        "triplet_margin",
+        "dice",
+        "tversky",
+        "ctc",
+    )
+)
+API_MD = HERE.parents[2] / "shared" / "API.md"
+
+
+def test_the_contract_lists_35_losses() -> None:
+    assert len(CONTRACT_NAMES) == 35
+    if not API_MD.exists():
+        pytest.skip(f"{API_MD} is not beside the repository")
+    section = API_MD.read_text(encoding="utf-8").split("## 5.")[1].split("## 6.")[0]
+    assert set(re.findall(r"^\| `([a-z0-9_]+)`", section, flags=re.MULTILINE)) == CONTRACT_NAMES
+
+
+def test_the_catalog_is_exactly_the_contract() -> None:
+    names = list(CATALOG)
+    assert len(names) == len(set(names))
+    assert set(names) == CONTRACT_NAMES, {
+        "missing": sorted(CONTRACT_NAMES - set(names)),
+        "extra": sorted(set(names) - CONTRACT_NAMES),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACT_NAMES))
+def test_each_entry_is_complete(name: str) -> None:
+    spec = CATALOG[name]
+    assert spec.summary and spec.reference and spec.family
+    assert spec.formula.startswith(r"\ell = "), "the formula is LaTeX for one unreduced value"
+    assert spec.differentiable, "every loss has a gradient"
+    doc = inspect.getdoc(spec.fn) or ""
+    assert "Shapes" in doc or "shape" in doc, f"{name}'s docstring gives the shapes"
+    assert "radient" in doc or "dl/d" in doc, f"{name}'s docstring gives the gradient"
+    assert set(spec.defaults) == {p.name for p in spec.params}
+    assert spec.shape_rule.description and spec.reductions and spec.default_reduction in spec.reductions
+
+
+@dataclass(frozen=True)
+class ClassSource:
+    """What a test class in ``tests/engine`` declares, read from its source."""
+
+    where: str  # "test_binary.py::TestHinge"
+    bases: frozenset[str]
+    losses: tuple[str, ...]  # the loss of each ``Case(...)`` in its ``cases``
+    torch_cases: int  # how many of them have a ``torch_reference``
+
+
+def _case_calls(node: ast.AST) -> list[ast.Call]:
+    return [
+        n for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "Case"
+    ]
+
+
+def _classes() -> list[ClassSource]:
+    found = []
+    for path in sorted(HERE.glob("test_*.py")):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if not isinstance(node, ast.ClassDef):
+                continue
+            cases = [
+                statement.value
+                for statement in node.body
+                if isinstance(statement, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "cases" for t in statement.targets)
+            ]
+            calls = [call for value in cases for call in _case_calls(value)]
+            losses = []
+            for call in calls:
+                first = call.args[0] if call.args else None
+                assert isinstance(first, ast.Constant) and isinstance(first.value, str), (
+                    f"{path.name}::{node.name}: a Case's loss is a string literal (line {call.lineno})"
+                )
+                losses.append(first.value)
+            torch_cases = sum(
+                any(k.arg == "torch_reference" and not (isinstance(k.value, ast.Constant)) for k in call.keywords)
+                for call in calls
+            )
+            bases = frozenset(b.id for b in node.bases if isinstance(b, ast.Name))
+            found.append(ClassSource(f"{path.name}::{node.name}", bases, tuple(losses), torch_cases))
+    return found
+
+
+CLASSES = _classes()
+
+
+def test_each_loss_class_tests_one_loss_with_the_kit() -> None:
+    for source in CLASSES:
+        if source.losses:
+            assert "LossTests" in source.bases, f"{source.where} has cases but does not inherit LossTests"
+            assert len(set(source.losses)) == 1, f"{source.where} mixes losses: {sorted(set(source.losses))}"
+    owners: dict[str, list[str]] = {}
+    for source in CLASSES:
+        for loss in set(source.losses):
+            owners.setdefault(loss, []).append(source.where)
+    assert {loss: where for loss, where in owners.items() if len(where) > 1} == {}, "one test class per loss"
+    assert set(owners) <= set(CATALOG), f"cases of losses not in the catalog: {sorted(set(owners) - set(CATALOG))}"
+
+
+def test_every_catalog_loss_has_a_test_class_with_cases() -> None:
+    tested = {loss for source in CLASSES for loss in source.losses}
+    assert sorted(set(CATALOG) - tested) == []
+
+
+def test_every_torch_referenced_loss_has_parity_cases() -> None:
+    torch_referenced = {name for name, spec in CATALOG.items() if "torch" in spec.reference}
+    with_parity = {
+        source.losses[0]
+        for source in CLASSES
+        if source.losses and "TorchParity" in source.bases and source.torch_cases > 0
+    }
+    assert sorted(torch_referenced - with_parity) == []
