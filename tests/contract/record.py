@@ -1,4 +1,4 @@
-"""Record the service's answers to a corpus of requests, for ``tests/test_contract_corpus.py``.
+"""Record the service's answers to a corpus of requests, for ``tests/api/test_contract_corpus.py``.
 
 ``python -m tests.contract.record`` runs the in-process API test modules with every request the
 test client sends to the app recorded (method, path, headers, body, and the app's settings)
@@ -28,11 +28,12 @@ CORPUS = HERE / "corpus.jsonl.gz"
 
 #: Modules whose requests go in-process through the test client.
 MODULES = [
-    "tests/test_api_endpoints.py",
-    "tests/test_api_errors.py",
-    "tests/test_batch.py",
-    "tests/test_hostile_input.py",
-    "tests/test_v2_protocol.py",
+    "tests/api/test_losses.py",
+    "tests/api/test_health.py",
+    "tests/api/test_errors.py",
+    "tests/api/test_batch.py",
+    "tests/api/test_hostile_input.py",
+    "tests/api/test_v2.py",
     "tests/test_operations.py",
 ]
 #: Answers that depend on time or on what else the process did: not part of the corpus.

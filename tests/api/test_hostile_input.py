@@ -28,12 +28,9 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.engine import CATALOG
 from service.settings import Settings
-from tests.cases import CASES
-from tests.live_server import ROOT
-from tests.test_operations import ServerProcess, asgi_request, read_response
+from tests.support.engine import every_case
+from tests.support.http import JSON, PROBLEM_JSON, ROOT, ServerProcess, asgi_request, read_response
 
-JSON = {"content-type": "application/json"}
-PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:loss-service:problem:"
 MSE = {"y_true": [[0.0, 1.0], [1.0, 0.0]], "y_pred": [[0.5, 1.0], [1.0, 0.0]]}
 #: What must never reach a client: tracebacks, source locations, Python object reprs.
@@ -240,7 +237,7 @@ def test_huge_integers(client: TestClient) -> None:
 
 def _first_cases() -> dict[str, Any]:
     first: dict[str, Any] = {}
-    for case in CASES:
+    for case in every_case():
         first.setdefault(case.loss, case)
     return first
 
