@@ -122,8 +122,9 @@ def main() -> None:
         response = original(self, request)
         raw = b"".join(response.stream)  # type: ignore[union-attr]
         recorder.record(self.app, request, response, raw)
-        return httpx.Response(
-            response.status_code, headers=response.headers, stream=httpx.ByteStream(raw), extensions=response.extensions
+        http = testclient.httpx  # the client library the TestClient runs on (httpx, or httpx2 under Starlette 1.x)
+        return http.Response(
+            response.status_code, headers=response.headers, stream=http.ByteStream(raw), extensions=response.extensions
         )
 
     testclient._TestClientTransport.handle_request = handle_request  # type: ignore[method-assign]
