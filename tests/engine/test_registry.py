@@ -96,42 +96,55 @@ class ClassSource:
 
     where: str  # "test_binary.py::TestHinge"
     bases: frozenset[str]
-    losses: tuple[str, ...]  # the loss of each ``Case(...)`` in its ``cases``
+    losses: tuple[str, ...]  # the loss of each case in its ``cases``
     torch_cases: int  # how many of them have a ``torch_reference``
 
 
-def _case_calls(node: ast.AST) -> list[ast.Call]:
+def _calls_of(node: ast.AST, names: set[str] | dict[str, object]) -> list[ast.Call]:
     return [
-        n for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "Case"
+        n for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in names
     ]
+
+
+def _declared_cases(where: str, value: ast.AST, factories: dict[str, list[ast.Call]]) -> list[tuple[str, bool]]:
+    """(loss, has a torch reference) of each case in a ``cases = (...)``: a ``Case(...)``, or a call of a
+    function of the module that returns one (``_triplet_case(p=1.0)``), read from that function's ``Case(...)``."""
+    declared = []
+    for call in _calls_of(value, {"Case", *factories}):
+        assert isinstance(call.func, ast.Name)
+        for case in [call] if call.func.id == "Case" else factories[call.func.id]:
+            first = case.args[0] if case.args else None
+            assert isinstance(first, ast.Constant) and isinstance(first.value, str), (
+                f"{where}: a Case's loss is a string literal (line {case.lineno})"
+            )
+            torch = any(k.arg == "torch_reference" and not isinstance(k.value, ast.Constant) for k in case.keywords)
+            declared.append((first.value, torch))
+    return declared
 
 
 def _classes() -> list[ClassSource]:
     found = []
     for path in sorted(HERE.glob("test_*.py")):
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        module = ast.parse(path.read_text(encoding="utf-8"))
+        factories = {
+            node.name: _calls_of(node, {"Case"})
+            for node in module.body
+            if isinstance(node, ast.FunctionDef) and _calls_of(node, {"Case"})
+        }
+        for node in module.body:
             if not isinstance(node, ast.ClassDef):
                 continue
-            cases = [
-                statement.value
+            where = f"{path.name}::{node.name}"
+            declared = [
+                case
                 for statement in node.body
                 if isinstance(statement, ast.Assign)
                 and any(isinstance(t, ast.Name) and t.id == "cases" for t in statement.targets)
+                for case in _declared_cases(where, statement.value, factories)
             ]
-            calls = [call for value in cases for call in _case_calls(value)]
-            losses = []
-            for call in calls:
-                first = call.args[0] if call.args else None
-                assert isinstance(first, ast.Constant) and isinstance(first.value, str), (
-                    f"{path.name}::{node.name}: a Case's loss is a string literal (line {call.lineno})"
-                )
-                losses.append(first.value)
-            torch_cases = sum(
-                any(k.arg == "torch_reference" and not (isinstance(k.value, ast.Constant)) for k in call.keywords)
-                for call in calls
-            )
             bases = frozenset(b.id for b in node.bases if isinstance(b, ast.Name))
-            found.append(ClassSource(f"{path.name}::{node.name}", bases, tuple(losses), torch_cases))
+            losses = tuple(loss for loss, _ in declared)
+            found.append(ClassSource(where, bases, losses, sum(torch for _, torch in declared)))
     return found
 
 
