@@ -1,46 +1,16 @@
-"""Shared fixtures and the CI switch that turns missing-tool skips into failures."""
+"""Shared fixtures: the in-process clients and the reference libraries."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
+
+from tests.support.http import make_checked_client
 
 # The reference libraries as fixtures (jax, optax, keras, kornia, sentence_transformers, sklearn).
 pytest_plugins = ["tests.support.references"]
 
 
-def required_in_this_run(tool: str) -> bool:
-    """Whether ``LOSS_SERVICE_TEST_REQUIRE`` (set by ``.ci/run``) names ``tool``."""
-    return tool in os.environ.get("LOSS_SERVICE_TEST_REQUIRE", "").split(",")
-
-
-def skip_unless_available(tool: str, reason: str) -> None:
-    """Skip with ``reason``, or fail when this run requires ``tool``."""
-    if required_in_this_run(tool):
-        pytest.fail(f"{tool} is required in this run (LOSS_SERVICE_TEST_REQUIRE) but {reason}")
-    pytest.skip(reason, allow_module_level=True)
-
-
-# HTTP clients for the API tests (test_api_errors.py, test_api_endpoints.py).
-
-
-def make_checked_client(settings=None):  # type: ignore[no-untyped-def]
-    """A ``TestClient`` on a fresh app that fails the test on any 500 (API.md section 3: a 500 is a bug).
-
-    Use it in a ``with`` block so that the lifespan runs (``/readyz`` is 200 only inside it).
-    """
-    from fastapi.testclient import TestClient
-
-    from service.app import create_app
-
-    class CheckedClient(TestClient):
-        def request(self, method, url, *args, **kwargs):  # type: ignore[no-untyped-def, override]
-            response = super().request(method, url, *args, **kwargs)
-            assert response.status_code != 500, f"{method} {url} answered 500 (a bug): {response.text}"
-            return response
-
-    return CheckedClient(create_app(settings))
+# HTTP clients for the API tests: one app, its lifespan running, that fails the test on any 500.
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
 """Largest relative error of each torch-referenced loss against PyTorch, over many random cases.
 
 Not a test (the tests assert rtol 1e-9); a report for the record:
-``python -m tests.parity_report [seeds]`` prints one line per loss, values and gradients.
+``python -m tests.parity_report [seeds]`` prints one line per loss, values and gradients, over the
+cases of the loss test classes (``tests/engine/test_<family>.py``) that have a torch reference.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import numpy as np
 import torch
 
 from service.engine import CATALOG, compute
-
-from .cases import CASES, resolve_params
+from tests.support.engine import every_case, resolve_params
 
 
 def relative_error(ours: np.ndarray, reference: np.ndarray) -> float:
@@ -27,7 +27,7 @@ def relative_error(ours: np.ndarray, reference: np.ndarray) -> float:
 
 def main(seeds: int = 20) -> None:
     worst: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    for case in CASES:
+    for case in every_case():
         if case.torch_reference is None:
             continue
         spec = CATALOG[case.loss]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import skip_unless_available
+from tests.support.require import skip_unless_available
 
 pytestmark = pytest.mark.container
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import skip_unless_available
 from tests.live_server import free_port, running_server
+from tests.support.require import skip_unless_available
 
 NODE = shutil.which("node")
 if NODE is None:

@@ -42,8 +42,8 @@ from pydantic import ValidationError
 from service.app import create_app
 from service.engine import CATALOG
 from service.settings import Settings
-from tests.conftest import make_checked_client
 from tests.live_server import ROOT, _is_live, _stop, free_port
+from tests.support.http import make_checked_client
 
 JSON = {"content-type": "application/json"}
 PROBLEM_JSON = "application/problem+json"

@@ -12,8 +12,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import skip_unless_available
-from tests.live_server import running_server
+from tests.support.http import running_server
+from tests.support.require import skip_unless_available
 
 try:
     import tritonclient.http as triton

@@ -18,8 +18,8 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import skip_unless_available
-from tests.live_server import running_server
+from tests.support.http import running_server
+from tests.support.require import skip_unless_available
 
 CHROMIUM = "/usr/bin/chromium"
 if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import skip_unless_available
-from tests.live_server import running_server
+from tests.support.http import running_server
+from tests.support.require import skip_unless_available
 
 FOLDER = Path(__file__).resolve().parent / "typescript"
 NODE = shutil.which("node")

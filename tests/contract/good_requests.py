@@ -13,11 +13,12 @@ import orjson
 import pytest
 
 from service.engine import CATALOG
-from tests.cases import CASES, resolve_params
-from tests.conftest import make_checked_client
+from tests.support.engine import every_case, resolve_params
+from tests.support.http import make_checked_client
 
 JSON = {"content-type": "application/json"}
 REQUEST_ID = {"x-request-id": "contract-corpus"}
+CASES = every_case()
 
 
 @pytest.fixture(scope="module")

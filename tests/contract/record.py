@@ -1,4 +1,4 @@
-"""Record the service's answers to a corpus of requests, for ``tests/test_contract_corpus.py``.
+"""Record the service's answers to a corpus of requests, for ``tests/api/test_contract_corpus.py``.
 
 ``python -m tests.contract.record`` runs the in-process API test modules with every request the
 test client sends to the app recorded (method, path, headers, body, and the app's settings)
@@ -34,12 +34,12 @@ CORPUS = HERE / "corpus.jsonl.gz"
 
 #: Modules whose requests go in-process through the test client.
 MODULES = [
-    "tests/test_api_endpoints.py",
-    "tests/test_api_errors.py",
-    "tests/test_batch.py",
-    "tests/test_catalog.py",
-    "tests/test_hostile_input.py",
-    "tests/test_v2_protocol.py",
+    "tests/api/test_losses.py",
+    "tests/api/test_health.py",
+    "tests/api/test_errors.py",
+    "tests/api/test_batch.py",
+    "tests/api/test_hostile_input.py",
+    "tests/api/test_v2.py",
     "tests/test_operations.py",
 ]
 #: Answers that depend on time or on what else the process did: not part of the corpus.
@@ -129,7 +129,7 @@ def _generic(field: dict[str, str]) -> bytes:
 def update(pattern: str) -> None:
     """Answer again, with the current app, the corpus entries whose ``METHOD /path`` matches ``pattern``."""
     from service.settings import Settings
-    from tests.conftest import make_checked_client
+    from tests.support.http import make_checked_client
 
     matcher = re.compile(pattern)
     entries = [orjson.loads(line) for line in gzip.decompress(CORPUS.read_bytes()).splitlines()]
@@ -178,8 +178,9 @@ def main() -> None:
         response = original(self, request)
         raw = b"".join(response.stream)  # type: ignore[union-attr]
         recorder.record(self.app, request, response, raw)
-        return httpx.Response(
-            response.status_code, headers=response.headers, stream=httpx.ByteStream(raw), extensions=response.extensions
+        http = testclient.httpx  # the client library the TestClient runs on (httpx, or httpx2 under Starlette 1.x)
+        return http.Response(
+            response.status_code, headers=response.headers, stream=http.ByteStream(raw), extensions=response.extensions
         )
 
     testclient._TestClientTransport.handle_request = handle_request  # type: ignore[method-assign]

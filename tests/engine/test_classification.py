@@ -43,7 +43,6 @@ import numpy as np
 import pytest
 
 from service.engine import CATALOG, InvalidInput, compute
-from tests.conftest import skip_unless_available
 from tests.support.engine import (
     ATOL,
     RTOL,
@@ -64,6 +63,7 @@ from tests.support.engine import (
     values,
 )
 from tests.support.references import load
+from tests.support.require import skip_unless_available
 
 T = dict[str, Any]
 JaxReference = Callable[[Any, dict[str, Any], dict[str, Any]], Any]
@@ -1003,7 +1003,7 @@ class TestTritonClient:
     @pytest.fixture(scope="class")
     @classmethod
     def server(cls) -> Any:
-        from tests.live_server import running_server
+        from tests.support.http import running_server
 
         with running_server() as url:
             yield url

@@ -26,8 +26,7 @@ import numpy as np
 import pytest
 
 from service.engine import CATALOG, InvalidInput, compute
-from tests.conftest import skip_unless_available
-from tests.live_server import running_server
+from tests.support.calls import answers_every_extreme_body, infer, outputs, pointers, post
 from tests.support.engine import (
     ATOL,
     RTOL,
@@ -40,9 +39,10 @@ from tests.support.engine import (
     torch_reduce,
     values,
 )
-from tests.support.http import answers_every_extreme_body, infer, outputs, pointers, post
+from tests.support.http import running_server
 from tests.support.jax_reference import assert_matches_reference
 from tests.support.references import load
+from tests.support.require import skip_unless_available
 
 T = dict[str, Any]
 SEEDS = range(20)

@@ -929,10 +929,8 @@ class TestOverTheApi:
             response = _post(api_client, loss, document)
             assert response.status_code in {200, 422}, (document, response.text)
 
-    def test_these_losses_are_section_8_rows(self) -> None:
-        from tests.test_catalog import JOINING_NAMES
-
-        assert set(NEW_LOSSES) <= JOINING_NAMES
+    def test_these_losses_are_batch_free_and_have_formulas(self) -> None:
+        # (that they are section 8's rows is tests/engine/test_registry.py's check)
         for loss in NEW_LOSSES:
             spec = CATALOG[loss]
             assert spec.family in {"similarity", "embedding"} and not spec.batch and not spec.scalar
@@ -944,7 +942,7 @@ class TestOverTheApi:
 
 @pytest.fixture(scope="module")
 def live_url() -> Any:
-    from tests.live_server import running_server
+    from tests.support.http import running_server
 
     with running_server() as url:
         yield url
@@ -969,7 +967,7 @@ def test_tritonclient_with_a_named_distance(
         import httpx
         import tritonclient.http as triton
     except ImportError as error:  # pragma: no cover - depends on the environment
-        from tests.conftest import skip_unless_available
+        from tests.support.require import skip_unless_available
 
         skip_unless_available("tritonclient", f"tritonclient[http] cannot be imported ({error})")
         raise

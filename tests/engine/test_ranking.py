@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from service.engine import InvalidInput
-from tests.conftest import skip_unless_available
-from tests.live_server import running_server
+from tests.support.calls import answers_every_extreme_body, infer, outputs, pointers, post
 from tests.support.engine import Case, Inputs, LossTests, grad, grads, values
-from tests.support.http import answers_every_extreme_body, infer, outputs, pointers, post
+from tests.support.http import running_server
 from tests.support.jax_reference import assert_matches_reference
+from tests.support.require import skip_unless_available
 
 exp, log = math.exp, math.log
 SEEDS = range(20)

@@ -372,6 +372,17 @@ class TestMsle(LossTests):
         expected = math.log1p(1e300 / (1 + 1e-7)) ** 2
         assert values("msle", y_true=[0.0], y_pred=[1e300])[0] == pytest.approx(expected, rel=1e-15)
 
+    def test_huge_targets_have_a_finite_loss(self) -> None:
+        # Keras: (log(p + 1) - log(t + 1))^2 = (log 3 - log(2**70 + 1))^2 = 2248.816715701367; once refused as
+        # not finite (the ratio (p - t) / (1 + t) rounded to -1)
+        expected = (math.log1p(2.0) - math.log1p(2.0**70)) ** 2
+        assert values("msle", y_true=[2.0**70], y_pred=[2.0])[0] == pytest.approx(expected, rel=1e-12)
+        expected = (math.log1p(0.1) - math.log1p(1e308)) ** 2
+        assert values("msle", y_true=[1e308], y_pred=[0.1])[0] == pytest.approx(expected, rel=1e-13)
+        assert grad("msle", y_true=[1e308], y_pred=[0.1])[0] == pytest.approx(
+            2 * (math.log1p(0.1) - math.log1p(1e308)) / 1.1, rel=1e-13
+        )
+
 
 class TestMape(LossTests):
     cases = (

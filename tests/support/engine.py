@@ -14,11 +14,15 @@ against central differences for every reduction and every weighting (none, one w
 sample, one per value); float32 against float64; ``none`` summing to ``sum`` and ``mean`` being
 the sum over the count. ``TorchParity`` adds values and autograd gradients against the case's
 PyTorch reference (float64, rtol 1e-9), every reduction, with and without sample weights.
+
+Input makers and torch references live beside the classes that use them; the ones here are
+shared by several families. ``every_case`` hands the cases to the tests of the other layers
+(the API tests send them), so that they are declared once.
 """
 
 from __future__ import annotations
 
-import os
+import importlib
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +31,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from service.engine import CATALOG, InvalidInput, compute
+from service.engine import CATALOG, InvalidInput, Result, compute
+from tests.support.require import skip_unless_available
 
 Inputs = dict[str, np.ndarray]
 Maker = Callable[[np.random.Generator, tuple[int, ...]], Inputs]
@@ -54,25 +59,7 @@ def margin_away_from_kink(rng: np.random.Generator, y: np.ndarray, offset: float
     return (offset - margin) * y  # y in {-1, 1}: offset - y f = margin
 
 
-def regression(rng: np.random.Generator, shape: tuple[int, ...]) -> Inputs:
-    return {"y_true": rng.normal(size=shape), "y_pred": rng.normal(size=shape)}
-
-
-def binary_logits(rng: np.random.Generator, shape: tuple[int, ...]) -> Inputs:
-    return {"y_true": soft_targets(rng, shape), "y_pred": rng.normal(0, 3, shape)}
-
-
-def binary_probabilities(rng: np.random.Generator, shape: tuple[int, ...]) -> Inputs:
-    return {"y_true": soft_targets(rng, shape), "y_pred": probabilities(rng, shape)}
-
-
-def class_logits(rng: np.random.Generator, shape: tuple[int, ...]) -> Inputs:
-    return {"y_true": distribution(rng, shape), "y_pred": rng.normal(0, 2, shape)}
-
-
-def class_probabilities(rng: np.random.Generator, shape: tuple[int, ...]) -> Inputs:
-    # Unnormalised rows: Keras renormalises, and the gradient must follow that.
-    return {"y_true": distribution(rng, shape), "y_pred": rng.uniform(0.05, 0.6, shape)}
+# Class targets, shared by the multi-class, classification and overlap families.
 
 
 def one_hot_logits(rng: np.random.Generator, shape: tuple[int, ...]) -> Inputs:
@@ -88,41 +75,13 @@ def index_probabilities(rng: np.random.Generator, shape: tuple[int, ...]) -> Inp
     return {"y_true": rng.integers(0, shape[-1], shape[:-1]), "y_pred": rng.uniform(0.05, 0.6, shape)}
 
 
-def signed_hinge(rng: np.random.Generator, shape: tuple[int, ...]) -> Inputs:
-    y = rng.choice([-1.0, 1.0], shape)
-    return {"y_true": y, "y_pred": margin_away_from_kink(rng, y, 1.0)}
-
-
-def binary_hinge(rng: np.random.Generator, shape: tuple[int, ...]) -> Inputs:
-    inputs = signed_hinge(rng, shape)
-    return {"y_true": (inputs["y_true"] + 1) / 2, "y_pred": inputs["y_pred"]}
-
-
-def signed_perceptron(rng: np.random.Generator, shape: tuple[int, ...]) -> Inputs:
-    y = rng.choice([-1.0, 1.0], shape)
-    return {"y_true": y, "y_pred": margin_away_from_kink(rng, y, 0.0)}
-
-
-def kl_probabilities(rng: np.random.Generator, shape: tuple[int, ...]) -> Inputs:
-    return {"y_true": distribution(rng, shape), "y_pred": distribution(rng, shape)}
-
-
-def kl_log_input(rng: np.random.Generator, shape: tuple[int, ...]) -> Inputs:
-    t = distribution(rng, shape)
-    t[..., 0] = 0.0  # a zero target exercises xlogy(0, 0) = 0
-    return {"y_true": t, "y_pred": np.log(distribution(rng, shape))}
-
-
-def kl_log_both(rng: np.random.Generator, shape: tuple[int, ...]) -> Inputs:
-    return {"y_true": np.log(distribution(rng, shape)), "y_pred": np.log(distribution(rng, shape))}
-
-
-def kl_log_target(rng: np.random.Generator, shape: tuple[int, ...]) -> Inputs:
-    return {"y_true": np.log(distribution(rng, shape)), "y_pred": distribution(rng, shape)}
-
-
-def vectors(rng: np.random.Generator, shape: tuple[int, ...]) -> Inputs:
+def regression(rng: np.random.Generator, shape: tuple[int, ...]) -> Inputs:
     return {"y_true": rng.normal(size=shape), "y_pred": rng.normal(size=shape)}
+
+
+def binary_logits(rng: np.random.Generator, shape: tuple[int, ...]) -> Inputs:
+    """Hard or soft targets in [0, 1] (rows need not sum to 1) and wide logits."""
+    return {"y_true": soft_targets(rng, shape), "y_pred": rng.normal(0, 3, shape)}
 
 
 # A PyTorch reference: (torch, inputs as float64 tensors, params, reduction) -> the reduced loss.
@@ -251,6 +210,28 @@ def total(loss: float | np.ndarray) -> float:
 # Calling the engine.
 
 
+def run(
+    name: str,
+    params: dict | None = None,
+    reduction: Any = "none",
+    *,
+    sample_weight: Any = None,
+    dtype: Any = "float64",
+    **inputs: Any,
+) -> Result:
+    """The engine's whole answer for ``inputs`` (nested lists or arrays): the loss and every gradient."""
+    arrays = {k: np.asarray(v) for k, v in inputs.items()}
+    return compute(
+        CATALOG[name],
+        arrays,
+        params or {},
+        sample_weight=sample_weight,
+        reduction=reduction,
+        return_grad=True,
+        dtype=dtype,
+    )
+
+
 def values(name: str, params: dict | None = None, reduction: Any = "none", **inputs: Any) -> np.ndarray:
     """The loss ``name`` of ``inputs`` (nested lists or arrays), reduced by ``reduction``, as an array."""
     arrays = {k: np.asarray(v) for k, v in inputs.items()}
@@ -259,8 +240,7 @@ def values(name: str, params: dict | None = None, reduction: Any = "none", **inp
 
 def grads(name: str, params: dict | None = None, reduction: Any = "sum", **inputs: Any) -> dict[str, np.ndarray]:
     """The gradient of every differentiable input (of the sum, by default)."""
-    arrays = {k: np.asarray(v) for k, v in inputs.items()}
-    result = compute(CATALOG[name], arrays, params or {}, reduction=reduction, return_grad=True)
+    result = run(name, params, reduction, **inputs)
     assert result.grads is not None
     return result.grads
 
@@ -275,6 +255,48 @@ def refused(name: str, params: dict | None = None, **inputs: Any) -> InvalidInpu
     with pytest.raises(InvalidInput) as caught:
         values(name, params, **inputs)
     return caught.value
+
+
+def matches_torch(
+    torch: Any,
+    name: str,
+    torch_loss: Callable[..., Any],
+    params: dict | None = None,
+    exact: bool = False,
+    **inputs: Any,
+) -> Result:
+    """The ``sum`` of ``name`` and its gradients against torch's: ``torch_loss(**tensors)`` returns torch's sum
+    (float64 tensors, named as the inputs). ``exact``: equal to the bit, else to rtol 1e-12."""
+    spec = CATALOG[name]
+    tensors = {
+        k: torch.tensor(np.asarray(v, dtype=np.float64)).requires_grad_(k in spec.differentiable)
+        for k, v in inputs.items()
+    }
+    expected = torch_loss(**tensors)
+    expected.backward()
+    result = run(name, params, "sum", **inputs)
+    assert result.grads is not None
+    check = np.testing.assert_array_equal if exact else lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12)
+    check(result.loss, expected.item())
+    for k in spec.differentiable:
+        check(result.grads[k], tensors[k].grad.numpy())
+    return result
+
+
+def every_case() -> list[Case]:
+    """The cases of every loss's test class, family by family in catalog order: valid inputs for each
+    loss and set of params, for the tests of the layers above the engine (``tests/api``).
+
+    The classes are read from ``tests/engine/test_<family>.py``, where the cases are declared next to
+    their makers and torch references; only the ``Case`` values leave those modules.
+    """
+    cases: list[Case] = []
+    for family in dict.fromkeys(spec.family for spec in CATALOG.values()):
+        module = importlib.import_module(f"tests.engine.test_{family}")
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, LossTests) and value.__module__ == module.__name__:
+                cases.extend(value.cases)
+    return cases
 
 
 # The checks every loss gets.
@@ -329,6 +351,11 @@ class LossTests:
             return
         none = compute(spec, inputs, params, reduction="none", return_grad=True, dtype="float32")
         assert isinstance(none.loss, np.ndarray) and none.loss.dtype == np.float32
+        wide_none = compute(spec, inputs, params, reduction="none", return_grad=True)
+        np.testing.assert_allclose(none.loss, wide_none.loss, rtol=1e-4, atol=1e-5)
+        assert none.grads is not None and wide_none.grads is not None
+        for name in spec.differentiable:
+            np.testing.assert_allclose(none.grads[name], wide_none.grads[name], rtol=1e-3, atol=1e-4)
 
     @pytest.mark.parametrize("seed", range(4))
     def test_none_sums_to_sum_and_mean_is_the_sum_over_the_count(self, case: Case, seed: int) -> None:
@@ -386,9 +413,7 @@ def torch() -> Any:
     try:
         import torch
     except ImportError:  # pragma: no cover - depends on the machine
-        if "torch" in os.environ.get("LOSS_SERVICE_TEST_REQUIRE", "").split(","):
-            pytest.fail("torch is required in this run (LOSS_SERVICE_TEST_REQUIRE) but is not installed")
-        pytest.skip("torch is not installed: pip install torch==2.13.0")
+        skip_unless_available("torch", "torch is not installed: pip install torch==2.13.0")
     return torch
 
 

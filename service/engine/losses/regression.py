@@ -171,7 +171,10 @@ def msle(y_true: Array, y_pred: Array) -> Unreduced:
     The difference of logarithms is computed as ``r = log1p((p - t) / (1 + t))``
     (``= log((1 + p) / (1 + t))``), which keeps full relative precision when ``p`` and ``t`` are
     close (Keras's ``log(p + 1) - log(t + 1)`` cancels there) and cannot overflow: ``p, t > 0``
-    so ``(p - t) / (1 + t) > -1``, and ``p - t`` never exceeds ``max(p, t)``.
+    so ``(p - t) / (1 + t) > -1``, and ``p - t`` never exceeds ``max(p, t)``. Where the target is
+    more than twice the prediction (the ratio below -1/2) the logarithms are far apart and their
+    difference ``log1p(p) - log1p(t)`` is the accurate one: there the ratio approaches -1 and, for
+    ``t`` beyond ~1e16 next to a small ``p``, rounds to it (``log1p(-1) = -inf``).
 
     Gradient: ``dl/dy_pred = 2 r / (1 + p)`` where ``y_pred >= eps``, 0 where the clip acted
     (``y_pred < eps``). At ``y_pred == eps`` exactly the gradient passes, as PyTorch's
@@ -180,7 +183,8 @@ def msle(y_true: Array, y_pred: Array) -> Unreduced:
     """
     p = np.maximum(y_pred, _KERAS_EPSILON)
     t = np.maximum(y_true, _KERAS_EPSILON)
-    log_ratio = np.log1p((p - t) / (1.0 + t))
+    ratio = (p - t) / (1.0 + t)
+    log_ratio = np.where(ratio > -0.5, np.log1p(ratio), np.log1p(p) - np.log1p(t))
     slope = np.where(y_pred >= _KERAS_EPSILON, 2.0 * log_ratio / (1.0 + p), 0.0)
     return Unreduced(log_ratio * log_ratio, lambda g: {"y_pred": g * slope})
 

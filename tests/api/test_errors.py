@@ -1,8 +1,8 @@
 """Every error row of API.md section 3, for ``POST /losses/{name}`` and the GET endpoints.
 
 Each error is an RFC 9457 ``application/problem+json`` document whose ``errors[].pointer``
-are RFC 6901 JSON Pointers into the request. The clients come from ``conftest.py`` and fail
-the test on any 500.
+are RFC 6901 JSON Pointers into the request. The clients come from ``conftest.py`` and
+``tests.support.http`` and fail the test on any 500.
 """
 
 from __future__ import annotations
@@ -19,11 +19,9 @@ from fastapi.testclient import TestClient
 
 from service.engine import CATALOG
 from service.settings import Settings
-from tests.conftest import make_checked_client
+from tests.support.http import JSON, PROBLEM_JSON, make_checked_client, post_loss
 
-PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:loss-service:problem:"
-JSON = {"content-type": "application/json"}
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "errors"}
 VALID_MSE = {"y_true": [[0.0, 1.0], [1.0, 0.0]], "y_pred": [[0.5, 1.0], [1.0, 0.0]]}
 
@@ -66,11 +64,6 @@ def assert_problem(
     return problem
 
 
-def post(client: TestClient, name: str, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
-    content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return client.post(f"/losses/{name}", content=content, headers=JSON if headers is None else headers)
-
-
 def assert_mse_example(response: httpx.Response) -> None:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
@@ -91,13 +84,13 @@ def assert_mse_example(response: httpx.Response) -> None:
     ],
 )
 def test_400_body_not_json(api_client: TestClient, body: bytes, words: str) -> None:
-    assert_problem(post(api_client, "mse", body), 400, "malformed-json", detail=(words,), pointers=[])
+    assert_problem(post_loss(api_client, "mse", body), 400, "malformed-json", detail=(words,), pointers=[])
 
 
 @pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
 def test_400_non_standard_tokens(api_client: TestClient, token: str) -> None:
     body = f'{{"y_true": [0.0, 1.0], "y_pred": [0.5, {token}]}}'.encode()
-    assert_problem(post(api_client, "mse", body), 400, "malformed-json", pointers=[])
+    assert_problem(post_loss(api_client, "mse", body), 400, "malformed-json", pointers=[])
 
 
 @pytest.mark.parametrize(
@@ -111,13 +104,15 @@ def test_400_non_standard_tokens(api_client: TestClient, token: str) -> None:
 )
 def test_400_non_standard_tokens_are_named_in_the_detail(api_client: TestClient, token: str) -> None:
     body = f'{{"y_true": [0.0, 1.0], "y_pred": [0.5, {token}]}}'.encode()
-    assert_problem(post(api_client, "mse", body), 400, "malformed-json", detail=("NaN and Infinity are not JSON",))
+    assert_problem(post_loss(api_client, "mse", body), 400, "malformed-json", detail=("NaN and Infinity are not JSON",))
 
 
 @pytest.mark.parametrize("number", ["1e400", "-1e400", "1.8e308"])
 def test_400_number_too_large_for_float64(api_client: TestClient, number: str) -> None:
     body = f'{{"y_true": [0.0, 1.0], "y_pred": [0.5, {number}]}}'.encode()
-    assert_problem(post(api_client, "mse", body), 400, "malformed-json", detail=("too large", "float64"), pointers=[])
+    assert_problem(
+        post_loss(api_client, "mse", body), 400, "malformed-json", detail=("too large", "float64"), pointers=[]
+    )
 
 
 # 404: unknown loss, unknown path.
@@ -130,12 +125,12 @@ def _assert_lists_the_losses(problem: dict[str, Any], name: str) -> None:
 
 
 def test_404_post_unknown_loss(api_client: TestClient) -> None:
-    problem = assert_problem(post(api_client, "mean_squared_error", VALID_MSE), 404, "unknown-loss", pointers=[])
+    problem = assert_problem(post_loss(api_client, "mean_squared_error", VALID_MSE), 404, "unknown-loss", pointers=[])
     _assert_lists_the_losses(problem, "mean_squared_error")
 
 
 def test_404_post_unknown_loss_before_looking_at_the_body(api_client: TestClient) -> None:
-    response = post(api_client, "nope", b"not json", headers={"content-type": "text/plain"})
+    response = post_loss(api_client, "nope", b"not json", headers={"content-type": "text/plain"})
     _assert_lists_the_losses(assert_problem(response, 404, "unknown-loss"), "nope")
 
 
@@ -182,25 +177,25 @@ def _padded(size: int) -> bytes:
 
 
 def test_413_body_over_the_limit(small_body_client: TestClient) -> None:
-    response = post(small_body_client, "mse", _padded(3000))
+    response = post_loss(small_body_client, "mse", _padded(3000))
     assert_problem(response, 413, "body-too-large", detail=("2048 bytes",), pointers=[])
 
 
 def test_413_body_one_byte_over_the_limit(small_body_client: TestClient) -> None:
     # TestClient sets Content-Length: 2049, so read_body answers from the header alone.
-    response = post(small_body_client, "mse", _padded(2049))
+    response = post_loss(small_body_client, "mse", _padded(2049))
     assert response.request.headers["content-length"] == "2049"
     assert_problem(response, 413, "body-too-large", detail=("2048 bytes",))
 
 
 def test_body_at_the_limit_is_accepted(small_body_client: TestClient) -> None:
-    assert_mse_example(post(small_body_client, "mse", _padded(2048)))
+    assert_mse_example(post_loss(small_body_client, "mse", _padded(2048)))
 
 
 def test_413_when_only_content_length_says_so(small_body_client: TestClient) -> None:
     # A small body that declares itself huge: refused on the declaration, before it is read.
     body = json.dumps(VALID_MSE).encode()
-    response = post(small_body_client, "mse", body, headers={**JSON, "content-length": "1000000000"})
+    response = post_loss(small_body_client, "mse", body, headers={**JSON, "content-length": "1000000000"})
     assert response.request.headers["content-length"] == "1000000000"
     assert_problem(response, 413, "body-too-large", detail=("2048 bytes",), pointers=[])
 
@@ -240,7 +235,7 @@ def test_streamed_body_under_the_limit_is_accepted(small_body_client: TestClient
     ],
 )
 def test_415_unsupported_media_type(api_client: TestClient, headers: dict[str, str], words: str) -> None:
-    response = post(api_client, "mse", VALID_MSE, headers=headers)
+    response = post_loss(api_client, "mse", VALID_MSE, headers=headers)
     assert_problem(response, 415, "unsupported-media-type", detail=("application/json", words), pointers=[])
 
 
@@ -255,7 +250,7 @@ def test_415_unsupported_media_type(api_client: TestClient, headers: dict[str, s
     ],
 )
 def test_json_media_types_are_accepted(api_client: TestClient, content_type: str) -> None:
-    assert_mse_example(post(api_client, "mse", VALID_MSE, headers={"content-type": content_type}))
+    assert_mse_example(post_loss(api_client, "mse", VALID_MSE, headers={"content-type": content_type}))
 
 
 # 422: well-formed JSON that is not a valid computation.
@@ -691,19 +686,19 @@ UNPROCESSABLE = [
 
 @pytest.mark.parametrize("case", UNPROCESSABLE, ids=[c.id for c in UNPROCESSABLE])
 def test_422(api_client: TestClient, case: Bad) -> None:
-    response = post(api_client, case.loss, case.body)
+    response = post_loss(api_client, case.loss, case.body)
     assert_problem(response, 422, case.kind, detail=case.detail, pointers=case.pointers, error_detail=case.error_detail)
 
 
 def test_422_schema_summary_names_the_pointer(api_client: TestClient) -> None:
-    response = post(api_client, "binary_focal", {"y_true": [1.0], "y_pred": [0.5], "params": {"gamma": -1}})
+    response = post_loss(api_client, "binary_focal", {"y_true": [1.0], "y_pred": [0.5], "params": {"gamma": -1}})
     problem = assert_problem(response, 422, "invalid-request", pointers=["/params/gamma"])
     assert problem["detail"].startswith("the request does not match the schema: /params/gamma: ")
 
 
 def test_422_lists_at_most_ten_offending_elements(api_client: TestClient) -> None:
     body = {"y_true": [[1.0, 0.0]] * 12, "y_pred": [[1.5, -0.5]] * 12}
-    problem = assert_problem(post(api_client, "binary_crossentropy", body), 422, "invalid-input")
+    problem = assert_problem(post_loss(api_client, "binary_crossentropy", body), 422, "invalid-input")
     assert "24 value(s)" in problem["detail"]
     assert [e["pointer"] for e in problem["errors"]] == [f"/y_pred/{i // 2}/{i % 2}" for i in range(10)]
 
@@ -722,12 +717,12 @@ def test_422_lists_at_most_ten_offending_elements(api_client: TestClient) -> Non
 def test_422_huge_class_index(api_client: TestClient, index: int, extra: dict[str, Any]) -> None:
     body = {"y_true": [index, 0], "y_pred": [[0.5, 0.5], [0.5, 0.5]], **extra}
     problem = assert_problem(
-        post(api_client, "sparse_categorical_crossentropy", body), 422, "invalid-input", pointers=["/y_true/0"]
+        post_loss(api_client, "sparse_categorical_crossentropy", body), 422, "invalid-input", pointers=["/y_true/0"]
     )
     assert "-922337203685477" not in problem["detail"] + problem["errors"][0]["detail"]
     only = {"y_true": [index], "y_pred": [[0.5, 0.5]], **extra}
     assert_problem(
-        post(api_client, "sparse_categorical_crossentropy", only), 422, "invalid-input", pointers=["/y_true/0"]
+        post_loss(api_client, "sparse_categorical_crossentropy", only), 422, "invalid-input", pointers=["/y_true/0"]
     )
 
 
@@ -743,18 +738,18 @@ def test_422_array_deeper_than_64_dimensions(field: str, depth: int) -> None:
     arrays = {"y_true": b"[1.0]", "y_pred": b"[1.0]", field: _nested(depth)}
     body = b"{" + b", ".join(b'"%s": %s' % (k.encode(), v) for k, v in arrays.items()) + b"}"
     with make_checked_client() as client:
-        problem = assert_problem(post(client, "mse", body), 422, "invalid-input")
+        problem = assert_problem(post_loss(client, "mse", body), 422, "invalid-input")
         assert all(e["pointer"].startswith(f"/{field}") for e in problem["errors"]), problem
 
 
 def test_400_array_deeper_than_the_json_depth_limit(api_client: TestClient) -> None:
     body = b'{"y_true": ' + _nested(1024) + b', "y_pred": [1.0]}'
-    assert_problem(post(api_client, "mse", body), 400, "malformed-json", detail=("depth",), pointers=[])
+    assert_problem(post_loss(api_client, "mse", body), 400, "malformed-json", detail=("depth",), pointers=[])
 
 
 def test_array_of_rank_64_is_computed(api_client: TestClient) -> None:
     body = b'{"y_true": ' + _nested(64) + b', "y_pred": ' + _nested(64).replace(b"1.0", b"1.5") + b"}"
-    response = post(api_client, "mse", body)
+    response = post_loss(api_client, "mse", body)
     assert response.status_code == 200, response.text
     assert response.json()["loss"] == 0.25
 
@@ -778,7 +773,7 @@ def test_array_of_rank_64_is_computed(api_client: TestClient) -> None:
     ],
 )
 def test_valid_neighbours_of_the_422s(api_client: TestClient, loss: str, body: dict[str, Any]) -> None:
-    response = post(api_client, loss, body)
+    response = post_loss(api_client, loss, body)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/json"
     document = response.json()
@@ -809,12 +804,12 @@ def _every_bad_request() -> Iterator[tuple[str, str, dict[str, str], bytes | Ite
 
 def test_keeps_serving_after_every_error() -> None:
     with make_checked_client(Settings(max_body_bytes=2048)) as client:
-        assert_mse_example(post(client, "mse", VALID_MSE))
+        assert_mse_example(post_loss(client, "mse", VALID_MSE))
         for method, path, headers, content, status in _every_bad_request():
             response = client.request(method, path, content=content, headers=headers)
             assert response.status_code == status, (method, path, response.text)
             assert response.headers["content-type"] == PROBLEM_JSON
-        assert_mse_example(post(client, "mse", VALID_MSE))
+        assert_mse_example(post_loss(client, "mse", VALID_MSE))
         assert client.get("/readyz").status_code == 200
         assert client.get("/livez").json() == {"status": "ok"}
 
@@ -823,6 +818,6 @@ def test_keeps_serving_after_every_error() -> None:
 def test_errors_are_the_same_when_computed_off_the_event_loop(case: Bad) -> None:
     # offload_bytes=0: every body is parsed and computed in a worker thread.
     with make_checked_client(Settings(offload_bytes=0)) as client:
-        assert_problem(post(client, case.loss, case.body), 422, case.kind, pointers=case.pointers)
-        assert_problem(post(client, "mse", b'{"y_true": [1,'), 400, "malformed-json")
-        assert_mse_example(post(client, "mse", VALID_MSE))
+        assert_problem(post_loss(client, case.loss, case.body), 422, case.kind, pointers=case.pointers)
+        assert_problem(post_loss(client, "mse", b'{"y_true": [1,'), 400, "malformed-json")
+        assert_mse_example(post_loss(client, "mse", VALID_MSE))

@@ -1,4 +1,4 @@
-"""Unit tests for ``service.transport.json_codec``: request bytes to arrays, results back to bytes."""
+"""``service/transport/json_codec.py``: request bytes to arrays, results back to bytes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import numpy as np
 import orjson
 import pytest
 
+from service.api.codecs.inference import as_v2_error
+from service.api.problems import as_problem
 from service.transport import ArrayError, MalformedJSON, as_output, decode_json, encode_json, to_array
 
 LOC = ("y_pred",)
@@ -259,8 +261,16 @@ def test_decode_json_largest_double_is_fine() -> None:
     assert decode_json(b"[1.7976931348623157e308]") == [1.7976931348623157e308]
 
 
-def test_malformed_json_is_a_value_error() -> None:
-    assert issubclass(MalformedJSON, ValueError)
+def test_malformed_json_is_answered_as_the_clients_fault_on_both_front_ends() -> None:
+    """What ``decode_json`` raises is a 400 to the caller (``/losses``: a malformed-json problem with its
+    message; ``/v2``: ``{"error": message}``), never re-raised as a bug (a 500)."""
+    with pytest.raises(MalformedJSON) as caught:
+        decode_json(b'{"y_true": [1,')
+    problem = as_problem(caught.value)
+    assert (problem.status, problem.kind, problem.detail) == (400, "malformed-json", str(caught.value))
+    assert problem.errors == ()
+    v2 = as_v2_error(caught.value)
+    assert (v2.status, v2.message) == (400, str(caught.value))
 
 
 # as_output and encode_json

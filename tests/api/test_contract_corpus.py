@@ -20,8 +20,8 @@ import orjson
 import pytest
 
 from service.settings import Settings
-from tests.conftest import make_checked_client
 from tests.contract.record import CORPUS
+from tests.support.http import make_checked_client
 
 GENERATED_INSTANCE = re.compile(rb"urn:loss-service:request:[0-9a-f]{32}")
 

@@ -36,6 +36,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 
 from service.app import create_app
+from tests.support.engine import every_case, resolve_params
 
 #: Hypothesis examples per operation in the fuzzing phase (positive and negative). The coverage
 #: phase adds its own deterministic requests on top (boundaries, missing fields, wrong methods).
@@ -240,11 +241,9 @@ def test_api(case: Any) -> None:
 
 
 def _valid_inputs() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
-    """One valid (inputs, params) per documented loss that the case suites know how to draw."""
-    from tests.cases import CASES, resolve_params
-
+    """One valid (inputs, params) per documented loss: the first case of its test class."""
     valid: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-    for known in CASES:
+    for known in every_case():
         if known.loss in LOSSES and known.loss not in valid:
             inputs = known.inputs(seed=7)
             valid[known.loss] = (inputs, resolve_params(known, inputs, seed=7))

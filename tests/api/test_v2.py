@@ -5,14 +5,13 @@ and binary responses are split by hand, so that these tests depend on no client 
 result is compared with ``POST /losses/{name}`` for the same data: the two front ends share one
 engine, so the answers must agree to the last bit.
 
-The client comes from ``conftest.py`` (a ``TestClient`` on ``create_app()`` that fails the test on
-any 500) and runs inside a ``with`` block, so the lifespan has run and the server is ready.
+The client is ``tests.support.http.make_checked_client()`` (a ``TestClient`` on ``create_app()`` that
+fails the test on any 500), run inside a ``with`` block, so the lifespan has run and the server is ready.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import struct
 from collections.abc import Iterator, Mapping
@@ -25,9 +24,10 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.engine import CATALOG
 from service.settings import Settings
-from tests.cases import CASES, resolve_params
-from tests.conftest import make_checked_client
+from tests.support.engine import every_case, resolve_params
+from tests.support.http import asgi_request, make_checked_client
 
+CASES = every_case()
 NUMPY_OF: dict[str, np.dtype[Any]] = {
     "FP64": np.dtype("<f8"),
     "FP32": np.dtype("<f4"),
@@ -1086,45 +1086,10 @@ def test_body_over_the_limit_is_413() -> None:
 # A header no test client can send: raw latin-1 bytes, straight to the ASGI app.
 
 
-def call_asgi(app: Any, path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[int, bytes]:
-    """One request through the ASGI interface, as uvicorn would pass it (header values as raw bytes)."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), (b"content-length", str(len(body)).encode()), *headers],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-    incoming = [{"type": "http.request", "body": body, "more_body": False}]
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    async def run() -> None:
-        with contextlib.suppress(Exception):  # ServerErrorMiddleware re-raises after answering 500
-            await app(scope, receive, send)
-
-    asyncio.run(run())
-    start = next(m for m in sent if m["type"] == "http.response.start")
-    return start["status"], b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
-
-
-def test_call_asgi_helper_sends_a_valid_request() -> None:
+def test_the_raw_asgi_request_sends_a_valid_request() -> None:
     body = mse_request()
-    status, content = call_asgi(
-        create_app(), "/v2/models/mse/infer", [(b"inference-header-content-length", str(len(body)).encode())], body
-    )
+    headers = [(b"inference-header-content-length", str(len(body)).encode())]
+    status, _, content = asyncio.run(asgi_request(create_app(), "POST", b"/v2/models/mse/infer", body, headers))
     assert status == 200, content
     assert json.loads(content)["outputs"][0]["name"] == "loss"
 
@@ -1132,8 +1097,7 @@ def test_call_asgi_helper_sends_a_valid_request() -> None:
 @pytest.mark.parametrize("value", [b"\xb2", b"1\xb9", b"\xb3"])
 def test_header_length_with_unicode_digits_is_400(value: bytes) -> None:
     body = mse_request()
-    status, content = call_asgi(
-        create_app(), "/v2/models/mse/infer", [(b"inference-header-content-length", value)], body
-    )
+    headers = [(b"inference-header-content-length", value)]
+    status, _, content = asyncio.run(asgi_request(create_app(), "POST", b"/v2/models/mse/infer", body, headers))
     assert status == 400, content
     assert set(json.loads(content)) == {"error"}

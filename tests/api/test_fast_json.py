@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from service.api.codecs import LossesCodec
 from service.serving import Body, respond
-from tests.conftest import make_checked_client
+from tests.support.http import make_checked_client
 
 FAST, GENERAL = LossesCodec(fast_json=True), LossesCodec(fast_json=False)
 META = {"request_id": "differential"}
