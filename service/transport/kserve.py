@@ -29,6 +29,8 @@ DATATYPES: Mapping[str, np.dtype] = {
     "INT32": np.dtype("<i4"),
 }
 DATATYPE_OF: Mapping[np.dtype, str] = {np.dtype(np.float64): "FP64", np.dtype(np.float32): "FP32"}
+#: Most axes a tensor may have: NumPy 1.x's limit (2.x allows 64), far above any loss's rank.
+MAX_RANK = 32
 
 
 _BYTE_COUNT = re.compile(r"[0-9]{1,18}")  # str.isdigit() would also take "²", which int() refuses
@@ -143,6 +145,7 @@ def _input(raw: Any, position: int, body: bytes | bytearray, offset: int) -> tup
         raise ProtocolError(f"{where}: datatype {brief(datatype)} is not supported; use one of {sorted(DATATYPES)}")
     if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
         raise ProtocolError(f"{where}: shape must be an array of non-negative integers")
+    check_rank(shape, where)
     dtype = DATATYPES[datatype]
     count = math.prod(shape)
     parameters = _object(raw.get("parameters", {}), f"{where}.parameters")
@@ -170,6 +173,12 @@ def _input(raw: Any, position: int, body: bytes | bytearray, offset: int) -> tup
     if "data" not in raw:
         raise ProtocolError(f"{where}: data is missing (or binary_data_size for binary data)")
     return Tensor(name, datatype, tuple(shape), _json_data(raw["data"], where, datatype, shape)), offset
+
+
+def check_rank(shape: list[int], where: str) -> None:
+    """A shape NumPy can hold (``reshape`` raises ``ValueError`` past its limit, which was a 500)."""
+    if len(shape) > MAX_RANK:
+        raise ProtocolError(f"{where}: shape has {len(shape)} axes; at most {MAX_RANK} are supported")
 
 
 def _json_data(data: Any, where: str, datatype: str, shape: list[int]) -> np.ndarray:
