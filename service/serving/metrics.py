@@ -12,7 +12,9 @@ from .pipeline import Computed
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-LOSS_COMPUTATIONS = Counter("loss_computations_total", "Loss computations by outcome", ["loss", "status"])
+LOSS_COMPUTATIONS = Counter(
+    "loss_computations_total", "Loss computations by outcome and protocol", ["loss", "status", "protocol"]
+)
 LOSS_SECONDS = Histogram(
     "loss_compute_seconds", "Time in the engine per computation", ["loss"], buckets=LATENCY_BUCKETS
 )
@@ -24,9 +26,9 @@ ELEMENTS = Histogram(
 
 
 @functools.cache
-def _outcomes(loss: str, status: int) -> Any:
-    """The labelled child, looked up once per (loss, status) rather than per request."""
-    return LOSS_COMPUTATIONS.labels(loss, str(status))
+def _outcomes(loss: str, status: int, protocol: str) -> Any:
+    """The labelled child, looked up once per (loss, status, protocol) rather than per request."""
+    return LOSS_COMPUTATIONS.labels(loss, str(status), protocol)
 
 
 @functools.cache
@@ -34,9 +36,10 @@ def _engine_seconds(loss: str) -> Any:
     return LOSS_SECONDS.labels(loss)
 
 
-def record(computed: Iterable[Computed]) -> None:
+def record(computed: Iterable[Computed], protocol: str) -> None:
+    """Count ``computed``, which came in ``protocol`` (a codec's ``protocol``: losses, batch, v2, grpc)."""
     for item in computed:
-        _outcomes(item.loss, item.status).inc()
+        _outcomes(item.loss, item.status, protocol).inc()
         if item.elements is not None:
             ELEMENTS.observe(item.elements)
         if item.seconds is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -203,6 +203,8 @@ def encode_outputs(spec: LossSpec, request: InferRequest, item: Item) -> tuple[b
 class InferCodec:
     """``POST /v2/models/{name}[/versions/1]/infer``: ``meta["header_length"]`` is the
     ``Inference-Header-Content-Length`` of a body with binary tensors."""
+
+    protocol: ClassVar[str] = "v2"
 
     def parses_json(self, meta: Meta) -> bool:
         return "header_length" not in meta  # binary tensors are read in place; only their header is JSON
