@@ -52,7 +52,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        service.admission.draining = True  # /readyz answers 503 from here on
+        service.admission.drain()  # /readyz answers 503 from here on
         app.state.ready = False
         restore_signals()
         service.close()  # in-flight requests are done: uvicorn waited for them

@@ -227,7 +227,7 @@ def drain_on_signals(admission: Admission) -> Callable[[], None]:
 
     def handler(sig: int, frame: FrameType | None) -> None:
         sig = signal.Signals(sig)
-        admission.draining = True
+        admission.drain()
         chained = previous[sig]
         if callable(chained):
             chained(sig, frame)
