@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from ...engine import CATALOG, DType, InvalidInput, LossSpec
+from ...engine import CATALOG, DType, InvalidInput, LossSpec, Result
 from ...serving import Answer, Body, ComputeRequest, Item, Meta, Refused
 from ...transport import DecodeError
 from ...transport.kserve import InferRequest, brief, encode_infer_response, parse_infer_request
@@ -184,19 +184,24 @@ def compute_request(spec: LossSpec, request: InferRequest) -> ComputeRequest:
     )
 
 
-def encode_outputs(spec: LossSpec, request: InferRequest, item: Item) -> tuple[bytes, int | None]:
-    """The response body (and its JSON header's length, when some output is binary) for a computed request."""
-    result = item.result
-    assert result is not None
-    values: dict[str, Any] = {"loss": np.asarray(result.loss, dtype=result.dtype)}
+def chosen_outputs(request: InferRequest, result: Result) -> list[tuple[str, np.ndarray, bool]]:
+    """The outputs ``request`` asks for, in its order, each with whether it is binary (over HTTP).
+
+    No ``outputs`` in the request: ``loss``, and the gradients when ``return_grad`` is set.
+    """
+    values: dict[str, np.ndarray] = {"loss": np.asarray(result.loss, dtype=result.dtype)}
     for name, grad in (result.grads or {}).items():
         values[f"grad_{name}"] = grad
     if request.outputs is None:
         return_grad = request.parameters.get("return_grad", False)
-        chosen = [(name, request.binary_output) for name in values if name == "loss" or return_grad]
-    else:
-        chosen = [(o.name, request.binary_output if o.binary is None else o.binary) for o in request.outputs]
-    return encode_infer_response(spec.name, request.id, [(name, values[name], binary) for name, binary in chosen])
+        return [(name, value, request.binary_output) for name, value in values.items() if name == "loss" or return_grad]
+    return [(o.name, values[o.name], request.binary_output if o.binary is None else o.binary) for o in request.outputs]
+
+
+def encode_outputs(spec: LossSpec, request: InferRequest, item: Item) -> tuple[bytes, int | None]:
+    """The response body (and its JSON header's length, when some output is binary) for a computed request."""
+    assert item.result is not None
+    return encode_infer_response(spec.name, request.id, chosen_outputs(request, item.result))
 
 
 @dataclass(frozen=True)
