@@ -145,8 +145,8 @@ def _input(raw: Any, position: int, body: bytes | bytearray, offset: int) -> tup
         raise ProtocolError(f"{where}: datatype {brief(datatype)} is not supported; use one of {sorted(DATATYPES)}")
     if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
         raise ProtocolError(f"{where}: shape must be an array of non-negative integers")
-    check_rank(shape, where)
     dtype = DATATYPES[datatype]
+    check_shape(shape, dtype, where)
     count = math.prod(shape)
     parameters = _object(raw.get("parameters", {}), f"{where}.parameters")
     size = parameters.get("binary_data_size")
@@ -175,10 +175,18 @@ def _input(raw: Any, position: int, body: bytes | bytearray, offset: int) -> tup
     return Tensor(name, datatype, tuple(shape), _json_data(raw["data"], where, datatype, shape)), offset
 
 
-def check_rank(shape: list[int], where: str) -> None:
-    """A shape NumPy can hold (``reshape`` raises ``ValueError`` past its limit, which was a 500)."""
+def check_shape(shape: list[int], dtype: np.dtype, where: str) -> None:
+    """A shape of non-negative axes that NumPy can hold, else ``ProtocolError``.
+
+    NumPy refuses (``ValueError``, which was a 500) more than its number of axes, and an array
+    whose non-zero axes multiply past its address space even when another axis is 0. A larger
+    shape without a 0 is refused by the element or byte count that follows; a zero-size one
+    passes those, so it is checked here, before any ``reshape``.
+    """
     if len(shape) > MAX_RANK:
         raise ProtocolError(f"{where}: shape has {len(shape)} axes; at most {MAX_RANK} are supported")
+    if 0 in shape and math.prod(n for n in shape if n) * dtype.itemsize > np.iinfo(np.intp).max:
+        raise ProtocolError(f"{where}: shape {shape} is too large for any array")
 
 
 def _json_data(data: Any, where: str, datatype: str, shape: list[int]) -> np.ndarray:
