@@ -6,6 +6,10 @@ import os
 
 import pytest
 
+# In-process apps (TestClient) serve no gRPC unless a test gives them a port: with the default,
+# 8001, every app alive at once would bind it. Real servers get a free one (tests/live_server.py).
+os.environ["LOSS_SERVICE_GRPC_PORT"] = "0"
+
 
 def required_in_this_run(tool: str) -> bool:
     """Whether ``LOSS_SERVICE_TEST_REQUIRE`` (set by ``.ci/run``) names ``tool``."""

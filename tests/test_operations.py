@@ -75,12 +75,17 @@ class ServerProcess:
         self.startup_seconds = startup_seconds
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
+        self.grpc_port = 0  # a free one unless env gives LOSS_SERVICE_GRPC_PORT
         self._log_dir = Path(tempfile.mkdtemp(prefix="loss-service-test-"))
         self.log_path = self._log_dir / "stdout.log"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def grpc(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
 
     def __enter__(self) -> ServerProcess:
         self.start()
@@ -96,11 +101,12 @@ class ServerProcess:
         env.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **self.env)
         for _ in range(attempts):
             self.port = free_port()
+            self.grpc_port = int(self.env.get("LOSS_SERVICE_GRPC_PORT", free_port()))
             with open(self.log_path, "wb") as log:
                 self.process = subprocess.Popen(
                     [sys.executable, "-m", "service", "--port", str(self.port), *self.args],
                     cwd=ROOT,
-                    env=env,
+                    env={"LOSS_SERVICE_GRPC_PORT": str(self.grpc_port), **env},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # its own process group: the workers go with it
@@ -113,7 +119,7 @@ class ServerProcess:
                 time.sleep(0.05)
             state = self.process.poll()
             self.stop()
-            if state is None or "address already in use" not in self.log():
+            if state is None or "address already in use" not in self.log().lower():
                 raise AssertionError(f"the server did not start (exit {state}):\n{self.log()}")
         raise AssertionError(f"no free port after {attempts} attempts:\n{self.log()}")
 
