@@ -233,6 +233,14 @@ def test_metrics_are_prometheus_text_with_every_family(client: TestClient) -> No
     assert families["loss_computations"] == "counter"
     assert families["loss_compute_seconds"] == "histogram"
     assert families["loss_request_elements"] == "histogram"
+    assert families["loss_requests_in_flight"] == "gauge"
+    in_flight = [
+        s
+        for f in text_string_to_metric_families(response.text)
+        for s in f.samples
+        if s.name == "loss_requests_in_flight"
+    ]
+    assert [s.value for s in in_flight] == [0.0]  # the POST above was answered
 
 
 def test_http_requests_are_counted_by_route_template(client: TestClient) -> None:

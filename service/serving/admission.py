@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .metrics import IN_FLIGHT
 from .pipeline import Refused
 
 
@@ -54,6 +55,8 @@ class Admission:
             )
         self.in_flight += 1
         self.admitted += 1
+        IN_FLIGHT.inc()
 
     def release(self) -> None:
         self.in_flight -= 1
+        IN_FLIGHT.dec()

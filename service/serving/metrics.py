@@ -6,7 +6,7 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from .pipeline import Computed
 
@@ -17,6 +17,11 @@ LOSS_COMPUTATIONS = Counter(
 )
 LOSS_SECONDS = Histogram(
     "loss_compute_seconds", "Time in the engine per computation", ["loss"], buckets=LATENCY_BUCKETS
+)
+IN_FLIGHT = Gauge(
+    "loss_requests_in_flight",
+    "Requests admitted and not yet answered, over every protocol (the count max_concurrency bounds)",
+    multiprocess_mode="livesum",
 )
 ELEMENTS = Histogram(
     "loss_request_elements",
