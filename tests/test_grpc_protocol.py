@@ -15,9 +15,8 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.conftest import skip_unless_available
+from tests.grpc_calls import INFER, call, held_call, in_flight, wait_until
 from tests.test_operations import ServerProcess, _multiproc_dir, delta, sample, scrape
 
 try:
@@ -36,7 +36,6 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the environment
     skip_unless_available("tritonclient", f"tritonclient[grpc] cannot be imported ({error})")
 
-INFER = "/inference.GRPCInferenceService/ModelInfer"
 MAX_BODY = 65536
 MAX_ELEMENTS = 4096
 GOOD = np.array([[0.5, 0.5], [0.25, 0.75]])  # y_pred; y_true is ZERO: MSE 0.28125
@@ -109,16 +108,6 @@ def message(
 
 
 GOOD_MESSAGE = message([tensor("y_true", ZERO), tensor("y_pred", GOOD)])
-
-
-def call(channel: Any, data: bytes, path: str = INFER, metadata: Any = None) -> tuple[Any, str, Any, Any]:
-    """(code, details, trailing metadata, response bytes) of one raw call."""
-    method = channel.unary_unary(path)
-    try:
-        response, status = method.with_call(data, timeout=30, metadata=metadata)
-    except grpc.RpcError as error:
-        return error.code(), error.details(), error.trailing_metadata(), None
-    return grpc.StatusCode.OK, "", status.trailing_metadata(), response
 
 
 def loss_of(response: bytes) -> float:
@@ -430,41 +419,6 @@ def test_a_larger_message_with_gradient_matches_http(channel: Any, http: httpx.C
 
 
 # --- admission: overload, on a server that computes one request at a time -----------------------
-
-
-def held_call(channel: Any, data: bytes) -> tuple[threading.Thread, threading.Event, dict[str, Any]]:
-    """A ModelInfer call whose message is held back until the event is set (a client-streaming call with
-    one message: on the wire, a unary call whose message is slow to arrive)."""
-    release, outcome = threading.Event(), {}
-
-    def one_message() -> Iterator[bytes]:
-        release.wait(timeout=30)
-        yield data
-
-    def run() -> None:
-        try:
-            outcome["response"] = channel.stream_unary(INFER)(one_message(), timeout=60)
-        except grpc.RpcError as error:
-            outcome["error"] = error
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, release, outcome
-
-
-def wait_until(predicate: Callable[[], bool], seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
-
-
-def in_flight(server: ServerProcess) -> float:
-    """``loss_requests_in_flight``: the requests the server has admitted and not yet answered."""
-    with httpx.Client(base_url=server.url, timeout=10) as http:
-        return sample(scrape(http), "loss_requests_in_flight")
 
 
 def test_overload_is_unavailable_with_retry_after_and_large_messages_compute_in_a_thread() -> None:
