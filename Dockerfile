@@ -7,8 +7,8 @@
 # index is intercepted. It is mounted for the pip step alone and never stored in
 # a layer. `--format docker` keeps the HEALTHCHECK (the OCI format drops it).
 #
-# Run:
-#   podman run --rm -p 127.0.0.1:8000:8000 loss-service
+# Run (HTTP on 8000, the Open Inference Protocol over gRPC on 8001):
+#   podman run --rm -p 127.0.0.1:8000:8000 -p 127.0.0.1:8001:8001 loss-service
 
 ARG BASE_IMAGE=debian:bookworm-slim
 
@@ -56,7 +56,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 
 WORKDIR /app
 USER 10001:10001
-EXPOSE 8000
+EXPOSE 8000 8001
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/livez', timeout=4).status == 200 else 1)"]

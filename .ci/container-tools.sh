@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepare this machine for the container smoke test (tests/test_container.py):
+# Prepare this machine for the container smoke test (tests/deploy/test_container.py):
 #   * podman + runc + mmdebstrap from Debian (installed only when missing);
 #   * a containers.conf drop-in that podman reads by default (nothing to export):
 #       - runtime = "runc": crun fails on this machine's hybrid cgroup v1/v2 layout;

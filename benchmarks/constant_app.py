@@ -1,4 +1,5 @@
-"""The small-request reference: ``POST /constant`` reads the body and answers a JSON constant of ``BENCH_CONSTANT_BYTES``
+"""The small-request reference: ``POST /constant`` reads the body and answers a JSON constant of
+``BENCH_CONSTANT_BYTES``
 bytes (the length of the service's own answer), built once: FastAPI's routing and request handling, no work of its own.
 """
 

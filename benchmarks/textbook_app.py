@@ -1,5 +1,6 @@
 """The baseline: the loss endpoint a tutorial would write (``list[list[float]]`` Pydantic fields, NumPy maths written
-plainly, a dict returned for FastAPI to serialise; 2-D inputs, mean reduction), for the same body as ``POST /losses/{name}``.
+plainly, a dict returned for FastAPI to serialise; 2-D inputs, mean reduction), for the same body as
+``POST /losses/{name}``.
 Also served under ``/annotated/losses/{name}`` with ``response_model=dict``, for information. See benchmarks/README.md.
 """
 

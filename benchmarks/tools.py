@@ -1,8 +1,9 @@
-"""The suite's tools, one of each: requests, the server starter, an HTTP client, the place that runs wrk, the reader of a
-process tree (psutil), the machine's other load, pyperf and perf_analyzer runs, MLServer's venv. 127.0.0.1 only.
+"""The suite's tools, one of each: requests, the server starter, an HTTP client, the place that runs wrk, the reader
+of a process tree (psutil), the machine's other load, pyperf and perf_analyzer runs, MLServer's venv. 127.0.0.1 only.
 
-Run as a script, it is the pyperf script of the in-process timings: ``python benchmarks/tools.py --spec FILE -o OUT.json``
-[pyperf options]; each benchmark in the spec runs in pyperf's worker processes (``build``)."""
+Run as a script, it is the pyperf script of the in-process timings:
+``python benchmarks/tools.py --spec FILE -o OUT.json`` [pyperf options];
+each benchmark in the spec runs in pyperf's worker processes (``build``)."""
 
 from __future__ import annotations
 
@@ -37,11 +38,14 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 BENCH, HOST, PY = ROOT / "benchmarks", "127.0.0.1", sys.executable
 
+
 def med(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
+
 def ratio(a: list[float], b: list[float]) -> list[float]:  # per round: round i's a over round i's b
     return [x / y for x, y in zip(a, b, strict=False) if y]
+
 
 def loss_inputs(name: str, elements: int, seed: int = 0) -> dict[str, np.ndarray]:
     rng, shape = np.random.default_rng(seed), (elements // 10, 10)
@@ -53,41 +57,61 @@ def loss_inputs(name: str, elements: int, seed: int = 0) -> dict[str, np.ndarray
         return {"y_true": np.eye(10)[rng.integers(10, size=shape[0])], "y_pred": y_pred}
     return {"y_true": (rng.random(shape) < 0.5).astype(np.float64), "y_pred": y_pred}  # binary losses
 
+
 def loss_params(name: str) -> dict[str, Any]:
     return {"from_logits": True} if name != "mse" else {}
 
+
 def json_body(name: str, arrays: dict[str, np.ndarray]) -> bytes:
-    document = {**arrays, "reduction": "mean", "return_grad": True} | ({"params": loss_params(name)} if name != "mse" else {})
+    document = {**arrays, "reduction": "mean", "return_grad": True} | (
+        {"params": loss_params(name)} if name != "mse" else {}
+    )
     return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
+
 
 def small_arrays(seed: int = 1) -> dict[str, np.ndarray]:
     y_true = np.round((rng := np.random.default_rng(seed)).normal(size=(32, 4)), 6)
     return {"y_true": y_true, "y_pred": np.round(y_true + rng.normal(scale=0.5, size=(32, 4)), 6)}
 
+
 def v2_json_body(arrays: dict[str, np.ndarray]) -> bytes:
-    inputs = [{"name": k, "shape": list(a.shape), "datatype": "FP64", "data": a.ravel().tolist()} for k, a in arrays.items()]
+    inputs = [
+        {"name": k, "shape": list(a.shape), "datatype": "FP64", "data": a.ravel().tolist()} for k, a in arrays.items()
+    ]
     return orjson.dumps({"id": "bench", "parameters": {"return_grad": True}, "inputs": inputs})
 
+
 def v2_binary_body(arrays: dict[str, np.ndarray]) -> tuple[bytes, dict[str, str]]:
-    inputs = [{"name": k, "shape": list(a.shape), "datatype": "FP64", "parameters": {"binary_data_size": a.nbytes}}
-              for k, a in arrays.items()]
-    head = orjson.dumps({"id": "bench", "parameters": {"return_grad": True, "binary_data_output": True}, "inputs": inputs})
+    inputs = [
+        {"name": k, "shape": list(a.shape), "datatype": "FP64", "parameters": {"binary_data_size": a.nbytes}}
+        for k, a in arrays.items()
+    ]
+    head = orjson.dumps(
+        {"id": "bench", "parameters": {"return_grad": True, "binary_data_output": True}, "inputs": inputs}
+    )
     body = b"".join([head, *(np.ascontiguousarray(a, dtype="<f8").tobytes() for a in arrays.values())])
     return body, {"Content-Type": "application/octet-stream", "Inference-Header-Content-Length": str(len(head))}
 
+
 def torch_loss(name: str, y_true: Any, y_pred: Any) -> Any:
     import torch
+
     f = torch.nn.functional
     if name == "binary_focal":  # as torchvision.ops.sigmoid_focal_loss computes it: alpha 0.25, gamma 2, mean
         p_t = torch.sigmoid(y_pred) * y_true + (1 - torch.sigmoid(y_pred)) * (1 - y_true)
         ce = f.binary_cross_entropy_with_logits(y_pred, y_true, reduction="none")
         return ((0.25 * y_true + 0.75 * (1 - y_true)) * ce * (1 - p_t) ** 2).mean()
-    functions = {"mse": f.mse_loss, "binary_crossentropy": f.binary_cross_entropy_with_logits,
-                 "categorical_crossentropy": f.cross_entropy}
+    functions = {
+        "mse": f.mse_loss,
+        "binary_crossentropy": f.binary_cross_entropy_with_logits,
+        "categorical_crossentropy": f.cross_entropy,
+    }
     return functions[name](y_pred, y_true)
 
+
 def tree_stats(pid: int) -> dict[str, Any]:
-    """RSS, peak RSS (VmHWM: psutil has none), CPU seconds and descriptors of ``pid`` and all below it, summed and each."""
+    """RSS, peak RSS (VmHWM: psutil has none), CPU seconds and descriptors of ``pid`` and all below it,
+    summed and each."""
     found: dict[str, Any] = {"rss": 0, "hwm": 0, "cpu": 0.0, "fds": 0, "processes": []}
     with contextlib.suppress(psutil.Error):
         root = psutil.Process(pid)
@@ -96,27 +120,40 @@ def tree_stats(pid: int) -> dict[str, Any]:
                 rss, cpu, fds, cmd = proc.memory_info().rss, proc.cpu_times(), proc.num_fds(), proc.cmdline()
                 status = Path(f"/proc/{proc.pid}/status").read_text().splitlines()
                 hwm = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
-                found.update(rss=found["rss"] + rss, hwm=found["hwm"] + hwm, fds=found["fds"] + fds,
-                             cpu=found["cpu"] + cpu.user + cpu.system)
+                found.update(
+                    rss=found["rss"] + rss,
+                    hwm=found["hwm"] + hwm,
+                    fds=found["fds"] + fds,
+                    cpu=found["cpu"] + cpu.user + cpu.system,
+                )
                 found["processes"].append({"pid": proc.pid, "rss": rss, "hwm": hwm, "fds": fds, "cmd": cmd})
     return found
+
 
 def free_port() -> int:
     with socket.create_server((HOST, 0)) as sock:
         return int(sock.getsockname()[1])
 
+
 class Server:
     """A server in its own process group, output to a temp file; ready on 200 from ``GET ready`` (None: any answer)."""
 
-    def __init__(self, name: str, argv: list[str], port: int, env: dict[str, str], cwd: Path = ROOT,
-                 ready: str | None = "/livez") -> None:
+    def __init__(
+        self, name: str, argv: list[str], port: int, env: dict[str, str], cwd: Path = ROOT, ready: str | None = "/livez"
+    ) -> None:
         self.name, self.argv, self.port, self.env, self.cwd, self.ready = name, argv, port, env, cwd, ready
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = tempfile.NamedTemporaryFile(prefix=f"bench-{name}-", suffix=".log", delete=False)  # noqa: SIM115
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env={**os.environ, **self.env}, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=self.cwd,
+            env={**os.environ, **self.env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def wait(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
@@ -141,6 +178,7 @@ class Server:
         with contextlib.suppress(OSError):
             os.unlink(self.log.name)
 
+
 @contextlib.contextmanager
 def serving(*servers: Server, failed: list[str] | None = None):  # type: ignore[no-untyped-def]
     """Start the servers together, wait until each is ready, and always end them all; with ``failed``, a server that
@@ -161,6 +199,7 @@ def serving(*servers: Server, failed: list[str] | None = None):  # type: ignore[
         for server in servers:
             server.stop()
 
+
 def service(port: int, tree: Path = ROOT, workers: int = 1, access_log: bool = True, grpc_port: int = 0) -> Server:
     """``python -m service`` from ``tree`` (cwd, PYTHONPATH), shipped defaults (access log on) unless told, gRPC off."""
     env = {"PYTHONPATH": str(tree), "LOSS_SERVICE_GRPC_PORT": str(grpc_port), "LOSS_SERVICE_LOG_LEVEL": "warning"}
@@ -168,19 +207,36 @@ def service(port: int, tree: Path = ROOT, workers: int = 1, access_log: bool = T
     argv = [PY, "-m", "service", "--host", HOST, "--port", str(port), "--workers", str(workers)]
     return Server(f"service-w{workers}", argv, port, env, cwd=tree)
 
+
 def app_server(name: str, app: str, port: int, workers: int = 1, env: dict[str, str] | None = None) -> Server:
     """A benchmark app under uvicorn with the service's loop and parser, no access log."""
-    argv = [PY, "-m", "uvicorn", app, "--host", HOST, "--port", str(port), "--workers", str(workers),
-            "--no-access-log", "--log-level", "warning"]
+    argv = [
+        PY,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     return Server(f"{name}-w{workers}", argv, port, {"PYTHONPATH": str(ROOT), **(env or {})}, ready=None)
+
 
 def listening(port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1):
         return True
     return False
 
-def request(port: int, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-            timeout: float = 300.0) -> tuple[float, int, dict[str, str], bytes]:
+
+def request(
+    port: int, path: str, body: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 300.0
+) -> tuple[float, int, dict[str, str], bytes]:
     """One request on a new connection (http.client): seconds for the whole exchange, status, headers, body."""
     start = time.perf_counter()
     with contextlib.closing(http.client.HTTPConnection(HOST, port, timeout=timeout)) as connection:
@@ -190,27 +246,49 @@ def request(port: int, path: str, body: bytes | None = None, headers: dict[str, 
         content = response.read()
     return time.perf_counter() - start, response.status, {k.lower(): v for k, v in response.getheaders()}, content
 
+
 def expect_ok(what: str, answer: tuple[float, int, dict[str, str], bytes]) -> tuple[float, int, dict[str, str], bytes]:
     if answer[1] != 200:
         raise RuntimeError(f"{what} answered {answer[1]}: {answer[3][:300]!r}")
     return answer
 
+
 class Wrk:
     """wrk in the background (``wrk.lua`` POSTing ``body``, or ``script``); ``result()``: its ``done()`` JSON."""
 
-    def __init__(self, port: int, path: str, body: bytes | None, seconds: float, connections: int = 32,
-                 headers: dict[str, str] | None = None, expect: int | None = None, script: Path | None = None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        path: str,
+        body: bytes | None,
+        seconds: float,
+        connections: int = 32,
+        headers: dict[str, str] | None = None,
+        expect: int | None = None,
+        script: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.tmp = tempfile.TemporaryDirectory(prefix="bench-wrk-")
         self.out, self.seconds, env = Path(self.tmp.name, "out.json"), max(1, round(seconds)), dict(env or {})
         if body is not None:
             Path(self.tmp.name, "body").write_bytes(body)
             sent = {"Content-Type": "application/json", **(headers or {})}
             env |= {"WRK_BODY": f"{self.tmp.name}/body", "WRK_HEADERS": "\n".join(f"{k}: {v}" for k, v in sent.items())}
-        argv = ["wrk", "-t1", f"-c{connections}", f"-d{self.seconds}s", "--timeout", "30s",
-                "-s", str(script or BENCH / "wrk.lua"), f"http://{HOST}:{port}{path}"]
+        argv = [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{self.seconds}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(script or BENCH / "wrk.lua"),
+            f"http://{HOST}:{port}{path}",
+        ]
         env |= {"WRK_OUT": str(self.out)} | ({"WRK_EXPECT": str(expect)} if expect else {})
-        self.proc = subprocess.Popen(argv, env=os.environ | env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            argv, env=os.environ | env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
 
     def result(self) -> dict[str, Any]:
         try:
@@ -225,8 +303,10 @@ class Wrk:
         found["rps"] = found["requests"] / found["seconds"] if found["seconds"] else 0.0
         return found | {f"{k}_ms": found[f"{k}_us"] / 1e3 for k in ("p50", "p90", "p99", "max")}
 
+
 def wrk(port: int, path: str, body: bytes, seconds: float, **kw: Any) -> dict[str, Any]:
     return Wrk(port, path, body, seconds, **kw).result()
+
 
 def _own_cpu() -> float:  # CPU seconds of this process and all below it, running or finished and waited for
     t = os.times()
@@ -235,6 +315,7 @@ def _own_cpu() -> float:  # CPU seconds of this process and all below it, runnin
         with contextlib.suppress(psutil.Error):
             total += sum(proc.cpu_times()[:4])  # user, system, children_user, children_system
     return total
+
 
 class OtherLoad:
     """The machine's CPU share (1 = all cores) others took since made: psutil's CPU less the suite's own tree's."""
@@ -248,6 +329,7 @@ class OtherLoad:
         machine_cpu = psutil.cpu_percent(None) / 100 * wall * self.cores
         return max(machine_cpu - (_own_cpu() - self.own), 0.0) / (wall * self.cores) if wall > 0 else 0.0
 
+
 def wait_quiet(limit: float, max_wait: float, sample: float) -> tuple[float, float]:
     """Sample the others' share until it is at most ``limit`` or ``max_wait`` s passed: (last share, seconds)."""
     started, share = time.monotonic(), float("nan")
@@ -258,9 +340,11 @@ def wait_quiet(limit: float, max_wait: float, sample: float) -> tuple[float, flo
             break
     return share, time.monotonic() - started
 
+
 def pyperf(specs: list[dict[str, Any]], options: Any, scale: float = 1.0) -> dict[str, list[float]]:
     """``tools.py`` as a pyperf script on ``specs``: per benchmark the mean seconds of each worker process (a round)."""
     import pyperf as _pyperf
+
     with tempfile.TemporaryDirectory(prefix="bench-pyperf-") as tmp:
         for index, spec in enumerate(specs):
             if isinstance(spec.get("body"), bytes):
@@ -273,6 +357,7 @@ def pyperf(specs: list[dict[str, Any]], options: Any, scale: float = 1.0) -> dic
             raise RuntimeError(f"pyperf failed (exit {run.returncode}): {(run.stdout + run.stderr)[-1500:]}")
         benchmarks = _pyperf.BenchmarkSuite.load(f"{tmp}/out.json").get_benchmarks()
     return {b.get_name(): [statistics.fmean(r.values) * scale for r in b.get_runs() if r.values] for b in benchmarks}
+
 
 def perf_analyzer_command() -> tuple[list[str] | None, str]:
     """The perf_analyzer command (``PERF_ANALYZER``, else on PATH) if it runs, and its version, or why not."""
@@ -290,13 +375,30 @@ def perf_analyzer_command() -> tuple[list[str] | None, str]:
         return shlex.split(text), out.splitlines()[0]
     return None, f"`{text}` does not run: " + " / ".join(out.splitlines()[-3:])
 
-def perf_analyzer(argv: list[str], port: int, protocol: str, data: dict[str, Any], seconds: float,
-                  binary: bool = True) -> dict[str, float]:
+
+def perf_analyzer(
+    argv: list[str], port: int, protocol: str, data: dict[str, Any], seconds: float, binary: bool = True
+) -> dict[str, float]:
     """One perf_analyzer run on model ``mse`` at concurrency 32; its CSV file read."""
     with tempfile.TemporaryDirectory(prefix="bench-pa-") as tmp:
         Path(tmp, "input.json").write_text(json.dumps(data))
-        cmd = [*argv, "-m", "mse", "-u", f"{HOST}:{port}", "-i", protocol, "--input-data", f"{tmp}/input.json",
-               "--concurrency-range", "32", "--measurement-interval", str(int(seconds * 1000)), "-f", f"{tmp}/pa.csv"]
+        cmd = [
+            *argv,
+            "-m",
+            "mse",
+            "-u",
+            f"{HOST}:{port}",
+            "-i",
+            protocol,
+            "--input-data",
+            f"{tmp}/input.json",
+            "--concurrency-range",
+            "32",
+            "--measurement-interval",
+            str(int(seconds * 1000)),
+            "-f",
+            f"{tmp}/pa.csv",
+        ]
         # perf_analyzer sends request parameters over gRPC only: over HTTP it asks for the loss alone.
         cmd += ["--request-parameter", "return_grad:true:bool"] if protocol == "grpc" else []
         cmd += [] if binary else ["--input-tensor-format", "json", "--output-tensor-format", "json"]
@@ -305,12 +407,17 @@ def perf_analyzer(argv: list[str], port: int, protocol: str, data: dict[str, Any
             lines = [line.strip() for line in (run.stdout + run.stderr).splitlines() if line.strip()] or ["no output"]
             raise RuntimeError(f"perf_analyzer exit {run.returncode}: {lines[-1]}")
         row = next(csv.DictReader(Path(tmp, "pa.csv").read_text().splitlines()))
-    return {"rps": float(row["Inferences/Second"]), "p50_ms": float(row["p50 latency"]) / 1e3,
-            "p99_ms": float(row["p99 latency"]) / 1e3}
+    return {
+        "rps": float(row["Inferences/Second"]),
+        "p50_ms": float(row["p50 latency"]) / 1e3,
+        "p99_ms": float(row["p99 latency"]) / 1e3,
+    }
+
 
 # MLServer in a venv of its own. uvloop pinned: with 0.23 (what pip picks for mlserver 1.7.1) MLServer's default
 # parallel worker dies at start-up ("There is no current event loop in thread 'MainThread'").
 MLSERVER_REQUIREMENTS, MLSERVER_VENV = ("mlserver==1.7.1", "uvloop==0.21.0"), BENCH / ".venv-mlserver"
+
 
 def ensure_mlserver() -> tuple[Path | None, str]:
     """MLServer's executable in its venv (made with pip when needed), and its version or why not."""
@@ -322,8 +429,12 @@ def ensure_mlserver() -> tuple[Path | None, str]:
         try:
             if not python.exists():
                 subprocess.run([PY, "-m", "venv", str(MLSERVER_VENV)], check=True, timeout=300, capture_output=True)
-            pip = subprocess.run([str(python), "-m", "pip", "install", "-q", *MLSERVER_REQUIREMENTS], timeout=1800,
-                                 capture_output=True, text=True)
+            pip = subprocess.run(
+                [str(python), "-m", "pip", "install", "-q", *MLSERVER_REQUIREMENTS],
+                timeout=1800,
+                capture_output=True,
+                text=True,
+            )
         except (subprocess.SubprocessError, OSError) as error:
             return None, f"could not create the venv or run pip: {error}"
         if pip.returncode != 0 or not exe.exists():
@@ -331,30 +442,58 @@ def ensure_mlserver() -> tuple[Path | None, str]:
         found = subprocess.run(probe, capture_output=True, text=True)
     return (exe, found.stdout.split()[0]) if found.returncode == 0 else (None, found.stderr.strip()[-300:])
 
+
 def mlserver(exe: Path, port: int, grpc_port: int, parallel_workers: int) -> Server:
-    env = {"MLSERVER_HTTP_PORT": str(port), "MLSERVER_GRPC_PORT": str(grpc_port),
-           "MLSERVER_METRICS_PORT": str(free_port()), "MLSERVER_PARALLEL_WORKERS": str(parallel_workers)}
+    env = {
+        "MLSERVER_HTTP_PORT": str(port),
+        "MLSERVER_GRPC_PORT": str(grpc_port),
+        "MLSERVER_METRICS_PORT": str(free_port()),
+        "MLSERVER_PARALLEL_WORKERS": str(parallel_workers),
+    }
     argv = [str(exe), "start", str(BENCH / "mlserver_model")]
     return Server(f"mlserver-pw{parallel_workers}", argv, port, env, ready="/v2/models/mse/ready")
 
+
 def machine() -> dict[str, str]:
-    cpu = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-           if line.startswith("model name")] or ["unknown"]
+    cpu = [
+        line.split(":", 1)[1].strip()
+        for line in Path("/proc/cpuinfo").read_text().splitlines()
+        if line.startswith("model name")
+    ] or ["unknown"]
     distribution = platform.system()
     with contextlib.suppress(OSError):
         distribution = platform.freedesktop_os_release().get("PRETTY_NAME", distribution)
-    return {"CPU": cpu[0], "cores": f"{psutil.cpu_count()} logical, {len(os.sched_getaffinity(0))} usable",
-            "memory": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
-            "OS": f"{distribution}, kernel {platform.release()} ({platform.machine()})"}
+    return {
+        "CPU": cpu[0],
+        "cores": f"{psutil.cpu_count()} logical, {len(os.sched_getaffinity(0))} usable",
+        "memory": f"{psutil.virtual_memory().total / 2**30:.1f} GiB",
+        "OS": f"{distribution}, kernel {platform.release()} ({platform.machine()})",
+    }
+
 
 def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
-    for package in ("numpy", "orjson", "pysimdjson", "fastapi", "starlette", "pydantic", "uvicorn", "uvloop",
-                    "httptools", "torch", "pyperf", "psutil"):
+    for package in (
+        "numpy",
+        "orjson",
+        "pysimdjson",
+        "fastapi",
+        "starlette",
+        "pydantic",
+        "uvicorn",
+        "uvloop",
+        "httptools",
+        "torch",
+        "pyperf",
+        "psutil",
+    ):
         with contextlib.suppress(PackageNotFoundError):
             found[package] = version(package)
-    out = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout if shutil.which("wrk") else "not installed"
+    out = (
+        subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout if shutil.which("wrk") else "not installed"
+    )
     return found | {"wrk": out.split("Copyright")[0].removeprefix("wrk").strip()}
+
 
 def source_state(tree: Path) -> str:
     """The commit of ``tree``, uncommitted changes in its service/, and what ``import service`` gives there."""
@@ -364,8 +503,11 @@ def source_state(tree: Path) -> str:
         return subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True, timeout=60).stdout.strip()
 
     changed = len(run("git", "status", "--porcelain", "--", "service").splitlines())
-    return (f"commit {run('git', 'log', '-1', '--format=%h %s') or 'unknown'} ({changed or 'no'} uncommitted change(s) "
-            f"in service/); `import service` there gives `{run(PY, '-c', 'import service; print(service.__file__)')}`")
+    return (
+        f"commit {run('git', 'log', '-1', '--format=%h %s') or 'unknown'} ({changed or 'no'} uncommitted change(s) "
+        f"in service/); `import service` there gives `{run(PY, '-c', 'import service; print(service.__file__)')}`"
+    )
+
 
 def asgi(spec: dict[str, Any]) -> Callable[[int], Any]:
     sys.path.insert(0, spec["tree"])
@@ -388,10 +530,21 @@ def asgi(spec: dict[str, Any]) -> Callable[[int], Any]:
             status[0] = message.get("status", status[0])
 
         for _ in range(count):
-            scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-                     "scheme": "http", "path": spec["path"], "raw_path": spec["path"].encode(), "query_string": b"",
-                     "root_path": "", "headers": headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8000),
-                     "state": dict(state)}
+            scope = {
+                "type": "http",
+                "asgi": {"version": "3.0"},
+                "http_version": "1.1",
+                "method": "POST",
+                "scheme": "http",
+                "path": spec["path"],
+                "raw_path": spec["path"].encode(),
+                "query_string": b"",
+                "root_path": "",
+                "headers": headers,
+                "client": ("127.0.0.1", 1),
+                "server": ("127.0.0.1", 8000),
+                "state": dict(state),
+            }
             messages = [{"type": "http.request", "body": body, "more_body": False}]
 
             async def receive() -> dict[str, Any]:
@@ -400,12 +553,15 @@ def asgi(spec: dict[str, Any]) -> Callable[[int], Any]:
             await app(scope, receive, send)
         return status[0]
 
-    task = loop.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": state}, inbox.get, outbox.put))
+    task = loop.create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": state}, inbox.get, outbox.put)
+    )
     loop.run_until_complete(lifespan("startup"))
     atexit.register(lambda: (loop.run_until_complete(lifespan("shutdown")), task.cancel()))
     if (status := loop.run_until_complete(many(1))) != 200:
         raise RuntimeError(f"{spec['path']} answered {status} in process")
     return lambda count: loop.run_until_complete(many(count))
+
 
 def build(spec: dict[str, Any]) -> Callable[[int], Any]:
     """A spec's benchmark as a function running it ``count`` times, made in the worker process that runs it: ``asgi``
@@ -419,17 +575,22 @@ def build(spec: dict[str, Any]) -> Callable[[int], Any]:
     elif spec["kind"] == "engine":
         sys.path.insert(0, spec["tree"])
         from service.engine import CATALOG, compute
+
         arrays = loss_inputs(spec["loss"], spec["elements"], 3)
         arrays = {k: np.ascontiguousarray(v, dtype=spec["dtype"]) for k, v in arrays.items()}
         loss, params = CATALOG[spec["loss"]], loss_params(spec["loss"])
         step = lambda: compute(loss, arrays, params, reduction="mean", return_grad=True, dtype=spec["dtype"])  # noqa: E731
     else:
         import torch
+
         torch.set_num_threads(1)
-        y_true, y_pred = (torch.from_numpy(np.ascontiguousarray(v, dtype=spec["dtype"]))
-                          for v in loss_inputs(spec["loss"], spec["elements"], 3).values())
+        y_true, y_pred = (
+            torch.from_numpy(np.ascontiguousarray(v, dtype=spec["dtype"]))
+            for v in loss_inputs(spec["loss"], spec["elements"], 3).values()
+        )
         step = lambda: torch_loss(spec["loss"], y_true, y_pred.detach().requires_grad_()).backward()  # noqa: E731
     return lambda count: deque((step() for _ in range(count)), maxlen=0)
+
 
 def time_func(loops: int, spec: dict[str, Any], built: dict[str, Callable[[int], Any]] = {}) -> float:  # noqa: B006
     run = built[spec["name"]] if spec["name"] in built else built.setdefault(spec["name"], build(spec))  # a cache
@@ -437,8 +598,10 @@ def time_func(loops: int, spec: dict[str, Any], built: dict[str, Callable[[int],
     run(loops * spec.get("inner", 1))
     return time.perf_counter() - start
 
+
 if __name__ == "__main__":
     import pyperf as _pyperf
+
     runner = _pyperf.Runner(add_cmdline_args=lambda cmd, args: cmd.extend(["--spec", args.spec]))
     runner.argparser.add_argument("--spec", required=True, help="the JSON list of benchmarks")
     for item in json.loads(Path(runner.parse_args().spec).read_text()):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,9 +27,12 @@ from .api.routes import allow_methods, batch, docs, explorer, health, losses, v2
 from .api.schemas import batch_models, request_model_of, response_model_of
 from .engine import CATALOG
 from .logs import start_access_log
+from .rpc import GrpcServer
+from .rpc.server import address
 from .serving import LossService
 from .settings import Settings
 
+logger = logging.getLogger("service")
 TITLE = "Loss service"
 DESCRIPTION = """\
 Loss values and gradients, exactly as PyTorch and Keras compute them, for clients in any language.
@@ -45,17 +49,32 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     gc.collect()
     gc.freeze()
     service: LossService = app.state.service
+    settings: Settings = app.state.settings
     service.admission.draining = False  # an app started again (a second TestClient) serves again
-    restore_signals = drain_on_signals(service.admission)
+
+    def draining() -> bool:
+        return service.admission.draining
+
     stop_access_log = start_access_log()
-    app.state.ready = True
+    grpc_server = None
+    if settings.grpc_port:
+        grpc_server = GrpcServer(service, settings, ready=lambda: bool(app.state.ready) and not draining())
     try:
-        yield
+        if grpc_server is not None:  # on this worker's event loop; a port it cannot bind fails the start-up
+            port = await grpc_server.start()
+            logger.info("gRPC (Open Inference Protocol) on %s", address(settings.host, port))
+        restore_signals = drain_on_signals(service.admission)
+        app.state.ready = True
+        try:
+            yield
+        finally:
+            service.admission.drain()  # /readyz answers 503 and gRPC health NOT_SERVING from here on
+            app.state.ready = False
+            restore_signals()
     finally:
-        service.admission.draining = True  # /readyz answers 503 from here on
-        app.state.ready = False
-        restore_signals()
-        service.close()  # in-flight requests are done: uvicorn waited for them
+        if grpc_server is not None:
+            await grpc_server.stop()  # its calls in flight finish (uvicorn has waited for HTTP's)
+        service.close()
         stop_access_log()
 
 

@@ -8,6 +8,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 2**20
+#: How long a SIGTERM waits for the requests and gRPC calls in flight (uvicorn's graceful shutdown).
+GRACEFUL_SHUTDOWN_SECONDS = 30
 
 
 class Settings(BaseSettings):
@@ -17,6 +19,12 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="interface to listen on (0.0.0.0 in the container)")
     port: int = Field(8000, ge=0, le=65535, description="TCP port")
+    grpc_port: int = Field(
+        8001,
+        ge=0,
+        le=65535,
+        description="TCP port of the Open Inference Protocol over gRPC, on the same interface (0: no gRPC server)",
+    )
     workers: int = Field(1, ge=1, le=64, description="worker processes")
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     access_log: bool = Field(True, description="log one JSON line per request to stdout")

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.support.http import make_checked_client
+
+# In-process apps (TestClient) serve no gRPC unless a test gives them a port: with the default,
+# 8001, every app alive at once would bind it. Real servers get a free one (tests/support/http.py).
+os.environ["LOSS_SERVICE_GRPC_PORT"] = "0"
+
 
 # The reference libraries as fixtures (jax, optax, keras, kornia, sentence_transformers, sklearn).
 pytest_plugins = ["tests.support.references"]

@@ -31,6 +31,11 @@ access_log = logging.getLogger("service.access")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 
+def request_id_or_new(incoming: str | None) -> str:
+    """The client's request id when it is a valid one (``X-Request-ID``, or gRPC's ``x-request-id``), else a new one."""
+    return incoming if incoming is not None and _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(16)
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope["headers"]:
         if key.lower() == name:
@@ -61,8 +66,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = _header(scope, b"x-request-id") or ""
-        request_id = incoming if _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(16)
+        request_id = request_id_or_new(_header(scope, b"x-request-id"))
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
 
@@ -235,7 +239,7 @@ def drain_on_signals(admission: Admission) -> Callable[[], None]:
 
     def handler(sig: int, frame: FrameType | None) -> None:
         sig = signal.Signals(sig)
-        admission.draining = True
+        admission.drain()
         chained = previous[sig]
         if callable(chained):
             chained(sig, frame)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
+from .metrics import IN_FLIGHT
 from .pipeline import Refused
 
 
@@ -20,6 +22,23 @@ class Admission:
     in_flight: int = 0
     draining: bool = False
     admitted: int = 0  # every request admitted so far: tells whether others arrived meanwhile
+    _drain_listeners: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    def drain(self) -> None:
+        """Refuse new work from now on, and tell the listeners (once): the gRPC health service turns NOT_SERVING.
+
+        Called from a signal handler: a listener must only schedule its work (``call_soon_threadsafe``).
+        """
+        if self.draining:
+            return
+        self.draining = True
+        for listener in list(self._drain_listeners):
+            listener()
+
+    def on_drain(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` when draining begins; returns the function that removes it."""
+        self._drain_listeners.append(listener)
+        return lambda: self._drain_listeners.remove(listener)
 
     def admit(self) -> None:
         """Take a slot, or raise ``Refused`` (503 with a retry delay) while draining or when every slot is taken."""
@@ -36,6 +55,8 @@ class Admission:
             )
         self.in_flight += 1
         self.admitted += 1
+        IN_FLIGHT.inc()
 
     def release(self) -> None:
         self.in_flight -= 1
+        IN_FLIGHT.dec()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -106,6 +106,9 @@ Decoded = TypeVar("Decoded")
 
 class Codec(Protocol, Generic[Decoded]):
     """A wire format. Instances are small and picklable: a helper process gets a copy."""
+
+    protocol: ClassVar[str]
+    """Its name in the metrics (``loss_computations_total{protocol}``): losses, batch, v2, grpc."""
 
     def parses_json(self, meta: Meta) -> bool:
         """Whether decoding parses a JSON body (which holds the GIL for its whole length)."""

@@ -45,7 +45,7 @@ class LossService:
             answer = codec.failure(refused, meta)
             if loss is not None and loss in self.catalog:
                 answer.computed.append(Computed(loss, answer.status))
-        record(answer.computed)
+        record(answer.computed, codec.protocol)
         return answer
 
     def close(self) -> None:

@@ -29,6 +29,8 @@ DATATYPES: Mapping[str, np.dtype] = {
     "INT32": np.dtype("<i4"),
 }
 DATATYPE_OF: Mapping[np.dtype, str] = {np.dtype(np.float64): "FP64", np.dtype(np.float32): "FP32"}
+#: Most axes a tensor may have: NumPy 1.x's limit (2.x allows 64), far above any loss's rank.
+MAX_RANK = 32
 
 
 _BYTE_COUNT = re.compile(r"[0-9]{1,18}")  # str.isdigit() would also take "²", which int() refuses
@@ -144,6 +146,7 @@ def _input(raw: Any, position: int, body: bytes | bytearray, offset: int) -> tup
     if not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape):
         raise ProtocolError(f"{where}: shape must be an array of non-negative integers")
     dtype = DATATYPES[datatype]
+    check_shape(shape, dtype, where)
     count = math.prod(shape)
     parameters = _object(raw.get("parameters", {}), f"{where}.parameters")
     size = parameters.get("binary_data_size")
@@ -170,6 +173,20 @@ def _input(raw: Any, position: int, body: bytes | bytearray, offset: int) -> tup
     if "data" not in raw:
         raise ProtocolError(f"{where}: data is missing (or binary_data_size for binary data)")
     return Tensor(name, datatype, tuple(shape), _json_data(raw["data"], where, datatype, shape)), offset
+
+
+def check_shape(shape: list[int], dtype: np.dtype, where: str) -> None:
+    """A shape of non-negative axes that NumPy can hold, else ``ProtocolError``.
+
+    NumPy refuses (``ValueError``, which was a 500) more than its number of axes, and an array
+    whose non-zero axes multiply past its address space even when another axis is 0. A larger
+    shape without a 0 is refused by the element or byte count that follows; a zero-size one
+    passes those, so it is checked here, before any ``reshape``.
+    """
+    if len(shape) > MAX_RANK:
+        raise ProtocolError(f"{where}: shape has {len(shape)} axes; at most {MAX_RANK} are supported")
+    if 0 in shape and math.prod(n for n in shape if n) * dtype.itemsize > np.iinfo(np.intp).max:
+        raise ProtocolError(f"{where}: shape {shape} is too large for any array")
 
 
 def _json_data(data: Any, where: str, datatype: str, shape: list[int]) -> np.ndarray:

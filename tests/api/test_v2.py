@@ -837,6 +837,23 @@ ERRORS: dict[str, tuple[str, bytes, dict[str, str], tuple[str, ...]]] = {
     "shape with a negative dim": ("mse", _bad_data([0.0, 1.0, 1.0, 0.0], shape=[-2, -2]), {}, ("shape",)),
     "shape with -1": ("mse", _bad_data([0.0, 1.0, 1.0, 0.0], shape=[-1, 2]), {}, ("shape",)),
     "shape of floats": ("mse", _bad_data([0.0, 1.0, 1.0, 0.0], shape=[2.0, 2.0]), {}, ("shape",)),  # type: ignore[list-item]
+    "shape with more axes than NumPy holds": (
+        "mse",
+        _bad_data([1.0], shape=[1] * 70),
+        {},
+        ("shape", "axes"),
+    ),
+    "binary input with more axes than NumPy holds": (
+        "mse",
+        *with_binary(mse_request(y_pred=binary_y_pred(8, shape=[1] * 33)), FOUR[:8]),
+        ("shape", "axes"),
+    ),
+    "empty tensor with huge other axes": ("mse", _bad_data([], shape=[0, 2**62]), {}, ("shape", "too large")),
+    "empty binary tensor with huge other axes": (
+        "mse",
+        *with_binary(mse_request(y_pred=binary_y_pred(0, shape=[0, 2**40, 2**40])), b""),
+        ("shape", "too large"),
+    ),
     "shape missing": ("mse", mse_request(y_true=_tensor("y_true", datatype="FP64", data=[0, 1])), {}, ("shape",)),
     "binary input with a negative dim": (
         "mse",

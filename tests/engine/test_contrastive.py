@@ -717,7 +717,7 @@ def test_a_sample_changes_the_others_losses() -> None:
     assert changed.any()
 
 
-# A real Open Inference Protocol client against the real server (tests/live_server.py).
+# A real Open Inference Protocol client against the real server (tests/support/http.py).
 
 
 @pytest.fixture(scope="module")

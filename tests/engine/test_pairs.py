@@ -910,7 +910,7 @@ class TestOverTheApi:
 
     @pytest.mark.parametrize("loss", NEW_LOSSES)
     def test_extreme_numbers_in_every_param_and_input(self, api_client: TestClient, loss: str) -> None:
-        """As tests/test_hostile_input.py does for the §5 losses: past-int64 integers, float64's extremes and
+        """As tests/api/test_hostile_input.py does for the §5 losses: past-int64 integers, float64's extremes and
         subnormals in each param and input, and odd values in a string param: a 200 or a 422, never a 500."""
         inputs, params = _example(loss)
         base = {**{k: v.tolist() for k, v in inputs.items()}, "params": params, "return_grad": True}

@@ -131,8 +131,8 @@ def metric(client: TestClient, name: str, labels: str) -> float:
 def test_each_computation_is_counted_once_in_the_worker(clients: tuple[TestClient, TestClient, Any]) -> None:
     far, _, _ = clients
     names = [
-        ("loss_computations_total", 'loss="mse",status="200"'),
-        ("loss_computations_total", 'loss="mse",status="422"'),
+        ("loss_computations_total", 'loss="mse",protocol="losses",status="200"'),
+        ("loss_computations_total", 'loss="mse",protocol="losses",status="422"'),
         ("loss_compute_seconds_count", 'loss="mse"'),
     ]
     before = [metric(far, *name) for name in names]

@@ -4,9 +4,10 @@ straight through the ASGI app, and one response read from a raw socket.
 - ``make_checked_client``: a ``TestClient`` that fails the test on any 500 (``api_client`` in
   ``tests/conftest.py`` is one); ``post_loss`` and ``ok`` send to ``POST /losses/{name}`` and read a
   200 answer.
-- ``ServerProcess``: ``python -m service`` on a free loopback port, with extra arguments and
-  environment, its stdout log, bounded waits and a process-group stop; ``running_server`` is the
-  same for tests that need only its URL.
+- ``ServerProcess``: ``python -m service`` on free loopback ports (HTTP and gRPC), with extra
+  arguments and environment, its stdout log, bounded waits and a process-group stop;
+  ``running_server`` is the same for tests that need only its URL, ``running_servers`` for tests
+  that need its URL (``.url``) and its gRPC address (``.grpc``).
 - ``asgi_request``: a path and header bytes exactly as a server passes them (no client normalises them).
 - ``read_response``: one HTTP/1.1 response from a raw socket.
 """
@@ -142,7 +143,7 @@ def is_live(url: str) -> bool:
 
 
 class ServerProcess:
-    """``python -m service`` on a free loopback port, its stdout (the JSON log) in a file.
+    """``python -m service`` on a free loopback port, its gRPC server on another, its stdout (the JSON log) in a file.
 
     ``args`` go to ``python -m service`` (``--workers 2``), ``env`` to its environment
     (``LOSS_SERVICE_*``), which otherwise has none of this process's ``LOSS_SERVICE_*`` settings.
@@ -161,12 +162,18 @@ class ServerProcess:
         self.attempts = attempts
         self.process: subprocess.Popen[bytes] | None = None
         self.port = 0
+        self.grpc_port = 0  # a free one, unless env gives LOSS_SERVICE_GRPC_PORT
         self._log_dir = Path(tempfile.mkdtemp(prefix="loss-service-test-"))
         self.log_path = self._log_dir / "stdout.log"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def grpc(self) -> str:
+        """The gRPC server's address, ``127.0.0.1:PORT``."""
+        return f"127.0.0.1:{self.grpc_port}"
 
     def __enter__(self) -> ServerProcess:
         try:
@@ -187,11 +194,12 @@ class ServerProcess:
         env.update(PYTHONPATH=path, PYTHONUNBUFFERED="1", **self.env)
         for _ in range(self.attempts):
             self.port = free_port()
+            self.grpc_port = int(self.env.get("LOSS_SERVICE_GRPC_PORT", free_port()))
             with open(self.log_path, "wb") as log:
                 self.process = subprocess.Popen(
                     [sys.executable, "-m", "service", "--port", str(self.port), *self.args],
                     cwd=ROOT,
-                    env=env,
+                    env={"LOSS_SERVICE_GRPC_PORT": str(self.grpc_port), **env},
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # its own process group: the workers go with it
@@ -204,7 +212,7 @@ class ServerProcess:
                 time.sleep(0.05)
             state = self.process.poll()
             self.stop()
-            if state is None or "address already in use" not in self.log():
+            if state is None or "address already in use" not in self.log().lower():  # uvicorn's, gRPC's
                 raise AssertionError(f"the server did not start (exit {state}):\n{self.log()}")
         raise AssertionError(f"no free port after {self.attempts} attempts:\n{self.log()}")
 
@@ -250,11 +258,18 @@ class ServerProcess:
 
 
 @contextmanager
-def running_server(attempts: int = 3) -> Iterator[str]:
-    """The base URL (``http://127.0.0.1:PORT``) of a freshly started server, one worker and no access log,
-    stopped when the block ends."""
+def running_servers(attempts: int = 3) -> Iterator[ServerProcess]:
+    """A freshly started server, one worker and no access log, stopped when the block ends: its base URL
+    (``.url``, ``http://127.0.0.1:PORT``) and its gRPC address (``.grpc``)."""
     env = {"LOSS_SERVICE_ACCESS_LOG": "false"}
     with ServerProcess("--host", "127.0.0.1", "--workers", "1", env=env, attempts=attempts) as server:
+        yield server
+
+
+@contextmanager
+def running_server(attempts: int = 3) -> Iterator[str]:
+    """The base URL (``http://127.0.0.1:PORT``) of a freshly started server (``running_servers``)."""
+    with running_servers(attempts) as server:
         yield server.url
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ...engine import CATALOG
 from ...engine.errors import Issue
@@ -18,6 +18,7 @@ class BatchCodec:
     """Each item is the body of ``POST /losses/{name}`` plus its ``loss`` name, and gets exactly the
     status and body (or problem) that request would; a fault of the envelope is one problem."""
 
+    protocol: ClassVar[str] = "batch"
     max_items: int
 
     def parses_json(self, meta: Meta) -> bool:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from ...engine import CATALOG, DType, InvalidInput, LossSpec
+from ...engine import CATALOG, DType, InvalidInput, LossSpec, Result
 from ...serving import Answer, Body, ComputeRequest, Item, Meta, Refused
 from ...transport import DecodeError
 from ...transport.kserve import InferRequest, brief, encode_infer_response, parse_infer_request
@@ -174,10 +174,12 @@ def compute_request(spec: LossSpec, request: InferRequest) -> ComputeRequest:
         if name not in model.number_params or isinstance(parameters[name], bool | list | dict | str)
     )
     if not_scalar:
-        raise V2Error(400, f"{not_scalar} are tensors in this protocol: send them as inputs")
+        raise V2Error(
+            400, f"parameters {not_scalar} are arrays in this protocol: send each as an input tensor of that name"
+        )
     twice = sorted(set(parameters) & set(request.inputs))
     if twice:
-        raise V2Error(400, f"{twice} given both as parameters and as inputs: send each once")
+        raise V2Error(400, f"{twice} given both as parameters and as input tensors: send each once")
     params = {**parameters}
     for name in model.array_params & set(request.inputs):
         tensor = request.inputs[name].array.astype(np.float64)
@@ -221,25 +223,32 @@ def compute_request(spec: LossSpec, request: InferRequest) -> ComputeRequest:
     )
 
 
-def encode_outputs(spec: LossSpec, request: InferRequest, item: Item) -> tuple[bytes, int | None]:
-    """The response body (and its JSON header's length, when some output is binary) for a computed request."""
-    result = item.result
-    assert result is not None
-    values: dict[str, Any] = {"loss": np.asarray(result.loss, dtype=result.dtype)}
+def chosen_outputs(request: InferRequest, result: Result) -> list[tuple[str, np.ndarray, bool]]:
+    """The outputs ``request`` asks for, in its order, each with whether it is binary (over HTTP).
+
+    No ``outputs`` in the request: ``loss``, and the gradients when ``return_grad`` is set.
+    """
+    values: dict[str, np.ndarray] = {"loss": np.asarray(result.loss, dtype=result.dtype)}
     for name, grad in (result.grads or {}).items():
         values[f"grad_{name}"] = grad
     if request.outputs is None:
         return_grad = request.parameters.get("return_grad", False)
-        chosen = [(name, request.binary_output) for name in values if name == "loss" or return_grad]
-    else:
-        chosen = [(o.name, request.binary_output if o.binary is None else o.binary) for o in request.outputs]
-    return encode_infer_response(spec.name, request.id, [(name, values[name], binary) for name, binary in chosen])
+        return [(name, value, request.binary_output) for name, value in values.items() if name == "loss" or return_grad]
+    return [(o.name, values[o.name], request.binary_output if o.binary is None else o.binary) for o in request.outputs]
+
+
+def encode_outputs(spec: LossSpec, request: InferRequest, item: Item) -> tuple[bytes, int | None]:
+    """The response body (and its JSON header's length, when some output is binary) for a computed request."""
+    assert item.result is not None
+    return encode_infer_response(spec.name, request.id, chosen_outputs(request, item.result))
 
 
 @dataclass(frozen=True)
 class InferCodec:
     """``POST /v2/models/{name}[/versions/1]/infer``: ``meta["header_length"]`` is the
     ``Inference-Header-Content-Length`` of a body with binary tensors."""
+
+    protocol: ClassVar[str] = "v2"
 
     def parses_json(self, meta: Meta) -> bool:
         return "header_length" not in meta  # binary tensors are read in place; only their header is JSON

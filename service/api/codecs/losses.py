@@ -6,7 +6,7 @@ import difflib
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
@@ -91,6 +91,7 @@ class LossesCodec:
     (``transport.simd_json``); off, every body takes the general path (orjson), which owns the
     error messages. Both give the same answer to every body (tests/api/test_fast_json.py)."""
 
+    protocol: ClassVar[str] = "losses"
     fast_json: bool = True
 
     def parses_json(self, meta: Meta) -> bool:

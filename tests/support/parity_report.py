@@ -1,7 +1,7 @@
 """Largest relative error of each torch-referenced loss against PyTorch, over many random cases.
 
 Not a test (the tests assert rtol 1e-9); a report for the record:
-``python -m tests.parity_report [seeds]`` prints one line per loss, values and gradients, over the
+``python -m tests.support.parity_report [seeds]`` prints one line per loss, values and gradients, over the
 cases of the loss test classes (``tests/engine/test_<family>.py``) that have a torch reference.
 """
 

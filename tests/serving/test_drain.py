@@ -1,5 +1,8 @@
 """Graceful drain: on SIGTERM in-flight requests finish, new work is refused, /readyz turns 503.
 
+The same for gRPC: a ModelInfer call in flight finishes, new ones are UNAVAILABLE, the health
+service answers NOT_SERVING (then, once the gRPC server has stopped, nothing: UNAVAILABLE).
+
 The live test holds a large MSE request in flight on a real server (its body is released only
 after the signal, so the whole computation happens during the drain), signals the server, and
 checks what clients see. The in-process test raises the real signal in this (main) thread, where
@@ -19,12 +22,17 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import grpc
 import httpx
+import numpy as np
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service.app import create_app
+from service.rpc import protocol as pb
 from service.settings import Settings
-from tests.test_operations import ServerProcess, read_response
+from tests.support.http import ServerProcess, free_port, read_response
+from tests.support.rpc import INFER, call, held_call, in_flight, wait_until
 
 JSON = {"content-type": "application/json"}
 PROBLEM_JSON = "application/problem+json"
@@ -152,6 +160,65 @@ def test_exit_code_is_zero_after_a_graceful_sigterm(server: ServerProcess) -> No
     assert server.process.wait(timeout=30) == 0
 
 
+def grpc_mse_message(elements: int, reduction: str = "sum") -> bytes:
+    """ModelInfer for MSE with y_true alternating 0 and 1, y_pred 0.25 (as ``big_mse_body``), raw FP64."""
+    request = pb.ModelInferRequest(model_name="mse")
+    request.parameters["reduction"].string_param = reduction
+    y_true, y_pred = np.tile([0.0, 1.0], elements // 2), np.full(elements, 0.25)
+    for name, array in (("y_true", y_true), ("y_pred", y_pred)):
+        request.inputs.add(name=name, datatype="FP64", shape=[elements])
+        request.raw_input_contents.append(array.tobytes())
+    return bytes(request.SerializeToString())
+
+
+def grpc_loss(response: bytes) -> float:
+    parsed = pb.ModelInferResponse.FromString(response)
+    assert [o.name for o in parsed.outputs] == ["loss"]
+    return float(np.frombuffer(parsed.raw_output_contents[0], dtype=np.float64)[0])
+
+
+def test_sigterm_lets_the_grpc_call_in_flight_finish_and_refuses_new_ones(server: ServerProcess) -> None:
+    small = grpc_mse_message(2)
+    with grpc.insecure_channel(server.grpc) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        assert health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
+        # A call admitted before the signal whose 16 MB message arrives only after it: computed during the drain.
+        thread, release, outcome = held_call(channel, grpc_mse_message(ELEMENTS))
+        try:
+            assert wait_until(lambda: in_flight(server) == 1), "the held call was not admitted"
+            assert server.process is not None
+            server.process.send_signal(signal.SIGTERM)
+
+            # Health: SERVING until the signal is handled, then NOT_SERVING until the gRPC server stops
+            # (right away here: no HTTP request is in flight for uvicorn to wait for), then no answer.
+            seen: list[str] = []
+
+            def not_serving() -> bool:
+                try:
+                    status = health.Check(health_pb2.HealthCheckRequest(), timeout=5).status
+                    seen.append(health_pb2.HealthCheckResponse.ServingStatus.Name(status))
+                except grpc.RpcError as error:
+                    seen.append(error.code().name)
+                return seen[-1] != "SERVING"
+
+            assert wait_until(not_serving), f"health answered {seen[-3:]} for 10 s after SIGTERM"
+            assert seen[-1] in ("NOT_SERVING", "UNAVAILABLE"), seen
+            # New calls are refused: by the admission while the server drains, then by grpc as it stops.
+            code, details, _, _ = call(channel, small)
+            assert code == grpc.StatusCode.UNAVAILABLE, f"{code}: {details}"
+        finally:
+            release.set()
+            thread.join(timeout=60)
+        assert not thread.is_alive(), "the call in flight did not finish"
+        assert "error" not in outcome, outcome.get("error")
+        assert grpc_loss(outcome["response"]) == EXPECTED_SUM
+    assert server.process.wait(timeout=30) in (0, -signal.SIGTERM)
+    messages = [record.get("message", "") for record in server.log_records()]
+    assert "Application shutdown complete." in messages
+    infers = [r for r in server.log_records() if r.get("path") == INFER]
+    assert [r["grpc_code"] for r in infers if r["grpc_code"] == "OK"] == ["OK"]  # the call in flight
+
+
 # --- in-process: the real signal handler, driven in this thread ---------------------------------
 
 
@@ -225,3 +292,48 @@ def test_signal_turns_readyz_503_and_refuses_new_work_in_process(sig: signal.Sig
     held = seen["held"]  # in flight when the signal came: finished
     assert held.status_code == 200
     assert held.json()["loss"] == 1.0
+
+
+async def _grpc_drain_scenario(app: Any, port: int) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    small = grpc_mse_message(2)
+    async with app.router.lifespan_context(app), grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        ready = channel.unary_unary("/inference.GRPCInferenceService/ServerReady")
+        live = channel.unary_unary("/inference.GRPCInferenceService/ServerLive")
+        infer = channel.unary_unary(INFER)
+        seen["health_before"] = (await health.Check(health_pb2.HealthCheckRequest())).status
+        seen["ready_before"] = pb.ServerReadyResponse.FromString(await ready(b"")).ready
+        seen["infer_before"] = grpc_loss(await infer(small))
+        signal.raise_signal(signal.SIGTERM)  # handled here, in the main thread, before the next line
+        seen["health"] = (await health.Check(health_pb2.HealthCheckRequest())).status
+        seen["service_health"] = (await health.Check(health_pb2.HealthCheckRequest(service=pb.SERVICE))).status
+        seen["ready"] = pb.ServerReadyResponse.FromString(await ready(b"")).ready
+        seen["live"] = pb.ServerLiveResponse.FromString(await live(b"")).live
+        try:
+            await infer(small)
+        except grpc.aio.AioRpcError as error:
+            seen["infer"] = (error.code(), error.details(), dict(error.trailing_metadata() or ()))
+    return seen
+
+
+def test_signal_turns_grpc_health_not_serving_and_refuses_new_calls_in_process() -> None:
+    received: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    try:
+        port = free_port()
+        app = create_app(Settings(grpc_port=port, retry_after_seconds=3, access_log=False))
+        seen = asyncio.run(_grpc_drain_scenario(app, port))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert received == [signal.SIGTERM]
+    assert seen["health_before"] == health_pb2.HealthCheckResponse.SERVING
+    assert seen["ready_before"] is True
+    assert seen["infer_before"] == 0.625  # (0.25^2 + 0.75^2) summed
+    assert seen["health"] == seen["service_health"] == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert seen["ready"] is False
+    assert seen["live"] is True
+    code, details, trailing = seen["infer"]
+    assert code == grpc.StatusCode.UNAVAILABLE
+    assert details == "the server is shutting down; retry on another instance"
+    assert trailing["retry-after"] == "3"

@@ -25,7 +25,7 @@ import yaml
 from service.app import create_app
 from service.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "deploy" / "kubernetes"
 #: The Kubernetes version the manifests are checked against (one kubernetes-validate ships).
 KUBERNETES_VERSION = "1.33.0"
@@ -106,11 +106,16 @@ def test_the_cli_validates_them_too() -> None:
 def test_image_port_and_env() -> None:
     container = _container()
     assert container["image"].startswith("loss-service:")
-    assert container["ports"] == [{"name": "http", "containerPort": 8000, "protocol": "TCP"}]
+    assert container["ports"] == [
+        {"name": "http", "containerPort": 8000, "protocol": "TCP"},
+        {"name": "grpc", "containerPort": 8001, "protocol": "TCP"},
+    ]
     env = _env()
     assert env["LOSS_SERVICE_HOST"] == "0.0.0.0"
     assert env["LOSS_SERVICE_WORKERS"] == "2"
     assert env["LOSS_SERVICE_PORT"] == "8000"
+    assert env["LOSS_SERVICE_GRPC_PORT"] == "8001"
+    assert "EXPOSE 8000 8001" in (ROOT / "Dockerfile").read_text(encoding="utf-8")
 
 
 def test_every_service_variable_is_a_setting_and_valid() -> None:
@@ -131,11 +136,13 @@ def test_probes_use_the_service_routes() -> None:
     container = _container()
     routes = {getattr(route, "path", None) for route in create_app().routes}
     assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["startupProbe"]["httpGet"]["path"] == "/livez"
-    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+    for probe in ("livenessProbe", "startupProbe"):
         assert container[probe]["httpGet"]["path"] in routes
         assert container[probe]["httpGet"]["port"] in ("http", 8000)
+    # Readiness: the gRPC health service of the server as a whole (no `service`), on the gRPC port.
+    assert container["readinessProbe"]["grpc"] == {"port": int(_env()["LOSS_SERVICE_GRPC_PORT"])}
+    assert "httpGet" not in container["readinessProbe"]
 
 
 def test_security_context() -> None:
@@ -210,9 +217,10 @@ def _pod_labels() -> dict[str, str]:
 def test_service() -> None:
     service = RESOURCES["Service"]
     assert service["spec"]["type"] == "ClusterIP"
-    (port,) = service["spec"]["ports"]
-    assert port["port"] == 80
-    assert port["targetPort"] in ("http", 8000)
+    http, grpc = service["spec"]["ports"]
+    assert (http["name"], http["port"], http["targetPort"]) == ("http", 80, "http")
+    assert (grpc["name"], grpc["port"], grpc["targetPort"]) == ("grpc", 8001, "grpc")
+    assert grpc["appProtocol"] == "kubernetes.io/h2c"
     assert service["spec"]["selector"].items() <= _pod_labels().items()
     assert _deployment()["spec"]["selector"]["matchLabels"].items() <= _pod_labels().items()
 

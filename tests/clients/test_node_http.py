@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.live_server import free_port, running_server
+from tests.support.http import free_port, running_server
 from tests.support.require import skip_unless_available
 
 NODE = shutil.which("node")
 if NODE is None:
     skip_unless_available("node", "node (Node.js 20) is not on PATH")
 
-CLIENT = Path(__file__).resolve().parent / "clients" / "node_client.mjs"
+CLIENT = Path(__file__).resolve().parent / "node_client.mjs"
 TIMEOUT = 60
 
 

@@ -1,6 +1,6 @@
 """A real Open Inference Protocol client nobody here wrote: ``tritonclient.http`` against the real server.
 
-The server runs as a subprocess (``tests/live_server.py``). Every result is compared, to the last
+The server runs as a subprocess (``tests/support/http.py``). Every result is compared, to the last
 bit, with what ``POST /losses/{name}`` on the same server answers for the same data.
 """
 
@@ -13,7 +13,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.live_server import running_server
+from tests.support.http import running_server
+from tests.support.oip import LOGITS, NUMPY_OF, SCENARIOS, reference
 from tests.support.require import skip_unless_available
 
 try:
@@ -21,8 +22,6 @@ try:
     from tritonclient.utils import InferenceServerException
 except ImportError as error:  # pragma: no cover - depends on the environment
     skip_unless_available("tritonclient", f"tritonclient[http] cannot be imported ({error})")
-
-NUMPY_OF = {"FP64": np.float64, "FP32": np.float32, "INT64": np.int64, "INT32": np.int32}
 
 
 @pytest.fixture(scope="module")
@@ -42,92 +41,6 @@ def client(server_url: str) -> Iterator[Any]:
 def http(server_url: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server_url, timeout=30) as http_client:
         yield http_client
-
-
-def reference(
-    http: httpx.Client,
-    loss: str,
-    inputs: dict[str, np.ndarray],
-    params: dict[str, Any],
-    reduction: str | None,
-    dtype: str,
-) -> dict[str, np.ndarray]:
-    body: dict[str, Any] = {name: value.tolist() for name, value in inputs.items()}
-    body.update(params=params, return_grad=True, dtype=dtype)
-    if reduction is not None:
-        body["reduction"] = reduction
-    response = http.post(f"/losses/{loss}", json=body)
-    assert response.status_code == 200, response.text
-    document = response.json()
-    result = {"loss": np.asarray(document["loss"], dtype=np.float64)}
-    result.update({f"grad_{name}": np.asarray(g, dtype=np.float64) for name, g in document["grad"].items()})
-    return result
-
-
-# The scenarios: (loss, {input: (array, kind)}, array params sent as inputs, scalar params, reduction).
-# kind "real" follows the scenario's FP32/FP64; "index" is INT64.
-
-RNG = np.random.default_rng(73)
-LOGITS = RNG.normal(0, 2, size=(5, 4))
-TARGETS = (RNG.uniform(size=(5, 4)) < 0.5).astype(float)
-DIST = RNG.uniform(0.1, 1, size=(5, 4))
-DIST /= DIST.sum(axis=-1, keepdims=True)
-PRED_DIST = RNG.uniform(0.1, 1, size=(5, 4))
-PRED_DIST /= PRED_DIST.sum(axis=-1, keepdims=True)
-
-SCENARIOS: dict[
-    str, tuple[str, dict[str, tuple[np.ndarray, str]], dict[str, np.ndarray], dict[str, Any], str | None]
-] = {
-    "mse": (
-        "mse",
-        {"y_true": (RNG.normal(size=(3, 4)), "real"), "y_pred": (RNG.normal(size=(3, 4)), "real")},
-        {},
-        {},
-        None,
-    ),
-    "mse-sum": (
-        "mse",
-        {"y_true": (RNG.normal(size=(6,)), "real"), "y_pred": (RNG.normal(size=(6,)), "real")},
-        {},
-        {},
-        "sum",
-    ),
-    "bce-logits-pos_weight": (
-        "binary_crossentropy",
-        {"y_true": (TARGETS, "real"), "y_pred": (LOGITS, "real")},
-        {"pos_weight": np.array([1.0, 2.5, 0.5, 4.0])},
-        {"from_logits": True},
-        "mean",
-    ),
-    "cce-label_smoothing": (
-        "categorical_crossentropy",
-        {"y_true": (DIST, "real"), "y_pred": (PRED_DIST, "real")},
-        {},
-        {"label_smoothing": 0.1},
-        "sum",
-    ),
-    "scce-class_weight-ignore_index": (
-        "sparse_categorical_crossentropy",
-        {"y_true": (np.array([0, 3, 1, 2, 3]), "index"), "y_pred": (LOGITS, "real")},
-        {"class_weight": np.array([0.5, 1.0, 2.0, 1.5])},
-        {"from_logits": True, "ignore_index": 1},
-        None,
-    ),
-    "kl-batchmean": (
-        "kl_divergence",
-        {"y_true": (DIST, "real"), "y_pred": (PRED_DIST, "real")},
-        {},
-        {},
-        "batchmean",
-    ),
-    "cosine-none": (
-        "cosine_similarity",
-        {"y_true": (RNG.normal(size=(4, 3)), "real"), "y_pred": (RNG.normal(size=(4, 3)), "real")},
-        {},
-        {},
-        "none",
-    ),
-}
 
 
 def make_input(name: str, array: np.ndarray, datatype: str, binary: bool) -> Any:

@@ -29,13 +29,14 @@ pytestmark = pytest.mark.container
 httpx = pytest.importorskip("httpx", reason="httpx (the `test` extra) is not installed")
 np = pytest.importorskip("numpy")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SETUP_SCRIPT = REPO_ROOT / ".ci" / "container-tools.sh"
 CONF_DROPIN = Path("/etc/containers/containers.conf.d/50-loss-service.conf")
 BASE_IMAGE = "docker.io/library/debian:bookworm-slim"
 IMAGE = "localhost/loss-service:test"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 CONTAINER_PORT = 8000
+GRPC_PORT = 8001
 EXPECTED_UID = 10001
 HOW_TO_SETUP = "run `bash .ci/container-tools.sh` as root"
 
@@ -163,11 +164,11 @@ class Container:
         proc = _podman("inspect", "--format", "{{.State.Running}}", self.name)
         return proc.stdout.strip() == "true"
 
-    def host_port(self) -> tuple[str, int]:
-        proc = _podman("port", self.name, str(CONTAINER_PORT))
+    def host_port(self, container_port: int = CONTAINER_PORT) -> tuple[str, int]:
+        proc = _podman("port", self.name, str(container_port))
         line = proc.stdout.strip().splitlines()[0] if proc.stdout.strip() else ""
         if proc.returncode != 0 or ":" not in line:
-            self.fail(f"`podman port {self.name} {CONTAINER_PORT}` gave {line!r}: {proc.stderr}")
+            self.fail(f"`podman port {self.name} {container_port}` gave {line!r}: {proc.stderr}")
         host, port = line.rsplit(":", 1)
         return host, int(port)
 
@@ -186,13 +187,37 @@ def container(image: str, request: pytest.FixtureRequest) -> Container:
         "--detach",
         "--name",
         name,
-        # a random free port, on loopback only
+        # random free ports, on loopback only
         "--publish",
         f"127.0.0.1::{CONTAINER_PORT}",
+        "--publish",
+        f"127.0.0.1::{GRPC_PORT}",
         image,
         check=True,
     )
     return ctr
+
+
+def check_grpc(host: str, port: int) -> None:
+    """The gRPC health service says SERVING and ModelInfer computes the documented example."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from service.rpc import protocol as pb
+
+    request = pb.ModelInferRequest(model_name="mse")
+    for name, values in (("y_true", [0.0, 1.0, 1.0, 0.0]), ("y_pred", [0.5, 1.0, 1.0, 0.0])):
+        request.inputs.add(name=name, datatype="FP64", shape=[2, 2])
+        request.raw_input_contents.append(np.asarray(values).tobytes())
+    with grpc.insecure_channel(f"{host}:{port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        answer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")(
+            request.SerializeToString(), timeout=10
+        )
+    response = pb.ModelInferResponse.FromString(answer)
+    assert [o.name for o in response.outputs] == ["loss"]
+    assert np.frombuffer(response.raw_output_contents[0], dtype=np.float64).tolist() == [0.0625]
 
 
 def test_container_serves_mse(container: Container) -> None:
@@ -256,7 +281,10 @@ def test_container_serves_mse(container: Container) -> None:
             assert grad.shape == y_pred.shape
             np.testing.assert_allclose(grad, 2.0 * diff / diff.size, rtol=1e-12, atol=0)
 
-        # 3. the service process (PID 1) and exec'd commands run as the non-root user
+        # 3. the Open Inference Protocol over gRPC on the image's second port
+        check_grpc(*container.host_port(GRPC_PORT))
+
+        # 4. the service process (PID 1) and exec'd commands run as the non-root user
         proc = _podman("exec", container.name, "id", "-u")
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.strip() == str(EXPECTED_UID)
@@ -264,7 +292,7 @@ def test_container_serves_mse(container: Container) -> None:
         uid_line = next(line for line in proc.stdout.splitlines() if line.startswith("Uid:"))
         assert uid_line.split()[1:] == [str(EXPECTED_UID)] * 4, uid_line
 
-        # 4. the image's HEALTHCHECK works (run by hand: no systemd timers here)
+        # 5. the image's HEALTHCHECK works (run by hand: no systemd timers here)
         proc = _podman("healthcheck", "run", container.name, timeout=30)
         assert proc.returncode == 0, f"healthcheck failed: {proc.stdout}{proc.stderr}"
         status = _podman("inspect", "--format", "{{.State.Health.Status}}", container.name)

@@ -1,30 +1,24 @@
 """Operations: Prometheus metrics, request ids and JSON logs, settings, overload answers, gzip.
 
 Most tests run the app in-process; the multiprocess metrics and the log line need the real
-server (``python -m service``), started by ``ServerProcess`` below. ``ServerProcess`` builds on
-``tests/live_server.py`` (its free port and liveness probe) but keeps the process and its
-stdout, which the drain and log tests need; ``test_drain.py`` uses it too.
+server (``python -m service``), started by ``tests.support.http.ServerProcess``.
 
 Metrics live in prometheus-client's process-wide registry, which other tests also feed: every
-in-process assertion is on the change a request makes, never on an absolute count.
+in-process assertion is on the change a request makes (``tests.support.metrics.delta``), never on
+an absolute count.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gzip
 import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
-import time
 import tracemalloc
 import uuid
 import zlib
@@ -42,11 +36,9 @@ from pydantic import ValidationError
 from service.app import create_app
 from service.engine import CATALOG
 from service.settings import Settings
-from tests.live_server import ROOT, _is_live, _stop, free_port
-from tests.support.http import make_checked_client
+from tests.support.http import JSON, PROBLEM_JSON, ROOT, ServerProcess, free_port, make_checked_client
+from tests.support.metrics import delta, multiproc_dir, sample, scrape
 
-JSON = {"content-type": "application/json"}
-PROBLEM_JSON = "application/problem+json"
 INSTANCE = "urn:loss-service:request:"
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
 MSE = {"y_true": [[0.0, 1.0], [1.0, 0.0]], "y_pred": [[0.5, 1.0], [1.0, 0.0]]}  # loss 0.0625
@@ -58,156 +50,7 @@ V2_MSE = {
 }
 
 
-# --- the real server in a subprocess ------------------------------------------------------------
-
-
-class ServerProcess:
-    """``python -m service`` on a free loopback port, its stdout (the JSON log) in a file.
-
-    Unlike ``tests.live_server.running_server`` it takes extra arguments and ``LOSS_SERVICE_*``
-    variables and exposes the process (to signal it) and its log. Every wait is bounded; ``stop``
-    always ends the process and, for several workers, its process group.
-    """
-
-    def __init__(self, *args: str, env: dict[str, str] | None = None, startup_seconds: float = 30.0) -> None:
-        self.args = args
-        self.env = env or {}
-        self.startup_seconds = startup_seconds
-        self.process: subprocess.Popen[bytes] | None = None
-        self.port = 0
-        self._log_dir = Path(tempfile.mkdtemp(prefix="loss-service-test-"))
-        self.log_path = self._log_dir / "stdout.log"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ServerProcess:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-        shutil.rmtree(self._log_dir, ignore_errors=True)
-
-    def start(self, attempts: int = 3) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LOSS_SERVICE_")}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        env.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", **self.env)
-        for _ in range(attempts):
-            self.port = free_port()
-            with open(self.log_path, "wb") as log:
-                self.process = subprocess.Popen(
-                    [sys.executable, "-m", "service", "--port", str(self.port), *self.args],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own process group: the workers go with it
-                )
-            deadline = time.monotonic() + self.startup_seconds
-            # Live, and it is ours: its log says it bound this port (another server may hold it).
-            while self.process.poll() is None and time.monotonic() < deadline:
-                if f"127.0.0.1:{self.port}" in self.log() and _is_live(self.url):
-                    return
-                time.sleep(0.05)
-            state = self.process.poll()
-            self.stop()
-            if state is None or "address already in use" not in self.log():
-                raise AssertionError(f"the server did not start (exit {state}):\n{self.log()}")
-        raise AssertionError(f"no free port after {attempts} attempts:\n{self.log()}")
-
-    def stop(self, timeout: float = 15.0) -> None:
-        process = self.process
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                _stop(process)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)  # the group this test created: workers a killed supervisor left
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def log_records(self) -> list[dict[str, Any]]:
-        """Every stdout line, parsed: the log is JSON lines, so each must parse to an object."""
-        records = []
-        for line in self.log().splitlines():
-            if line.strip():
-                record = json.loads(line)
-                assert isinstance(record, dict), line
-                records.append(record)
-        return records
-
-    def wait_for_log(self, predicate: Any, timeout: float = 10.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for record in self.log_records():
-                if predicate(record):
-                    return record
-            time.sleep(0.05)
-        raise AssertionError(f"no such log line within {timeout} s:\n{self.log()[-3000:]}")
-
-
-def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes] | None:
-    """One HTTP/1.1 response from a raw socket (``Content-Length`` framed), or None if it closed.
-
-    The socket's own timeout bounds every wait.
-    """
-    buffer = b""
-    try:
-        while b"\r\n\r\n" not in buffer:
-            chunk = sock.recv(65536)
-            if not chunk:
-                return None
-            buffer += chunk
-        head, _, body = buffer.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0"))
-        while len(body) < length:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            body += chunk
-    except ConnectionResetError:
-        return None
-    return int(lines[0].split()[1]), headers, body[:length]
-
-
 # --- metrics, in-process ------------------------------------------------------------------------
-
-
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def scrape(client: TestClient | httpx.Client) -> Samples:
-    response = client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-
-
-def sample(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
-
-
-def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
-    return sample(after, name, **labels) - sample(before, name, **labels)
 
 
 @pytest.fixture(scope="module")
@@ -227,6 +70,14 @@ def test_metrics_are_prometheus_text_with_every_family(client: TestClient) -> No
     assert families["loss_computations"] == "counter"
     assert families["loss_compute_seconds"] == "histogram"
     assert families["loss_request_elements"] == "histogram"
+    assert families["loss_requests_in_flight"] == "gauge"
+    in_flight = [
+        s
+        for f in text_string_to_metric_families(response.text)
+        for s in f.samples
+        if s.name == "loss_requests_in_flight"
+    ]
+    assert [s.value for s in in_flight] == [0.0]  # the POST above was answered
 
 
 def test_http_requests_are_counted_by_route_template(client: TestClient) -> None:
@@ -356,9 +207,13 @@ def test_loss_computations_counted_by_outcome(client: TestClient) -> None:
     after = scrape(client)
 
     computations = "loss_computations_total"
-    assert delta(before, after, computations, loss="mse", status="200") == 3  # POST, batch item, /v2
-    assert delta(before, after, computations, loss="mse", status="422") == 2  # POST, batch item
-    assert delta(before, after, computations, loss="binary_crossentropy", status="422") == 1
+    # Labelled by the protocol each came in: the codec's name for its wire format.
+    assert delta(before, after, computations, loss="mse", status="200", protocol="losses") == 1
+    assert delta(before, after, computations, loss="mse", status="200", protocol="batch") == 1
+    assert delta(before, after, computations, loss="mse", status="200", protocol="v2") == 1
+    assert delta(before, after, computations, loss="mse", status="422", protocol="losses") == 1
+    assert delta(before, after, computations, loss="mse", status="422", protocol="batch") == 1
+    assert delta(before, after, computations, loss="binary_crossentropy", status="422", protocol="losses") == 1
     assert delta(before, after, "loss_compute_seconds_count", loss="mse") >= 3
     assert delta(before, after, "loss_compute_seconds_sum", loss="mse") > 0
 
@@ -691,42 +546,13 @@ def test_small_responses_are_not_gzipped(client: TestClient) -> None:
 @pytest.fixture(scope="module")
 def two_workers() -> Iterator[ServerProcess]:
     with ServerProcess("--workers", "2") as server:
-        directory = _multiproc_dir(server) if Path("/proc/self/environ").exists() else None
+        directory = multiproc_dir(server) if Path("/proc/self/environ").exists() else None
         try:
             yield server
         finally:
             server.stop()
             if directory is not None:  # python -m service makes it and leaves it behind
                 shutil.rmtree(directory, ignore_errors=True)
-
-
-def _children(pid: int) -> list[int]:
-    children = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                children.append(int(entry.name))
-    return children
-
-
-def _multiproc_dir(server: ServerProcess) -> Path:
-    """The PROMETHEUS_MULTIPROC_DIR ``python -m service`` chose for its workers (read from a worker's environ)."""
-    assert server.process is not None
-    dirs = set()
-    for child in _children(server.process.pid):
-        try:
-            environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        for item in environ:
-            if item.startswith(b"PROMETHEUS_MULTIPROC_DIR="):
-                dirs.add(item.split(b"=", 1)[1].decode())
-    assert len(dirs) == 1, dirs  # every worker writes to the same directory
-    return Path(dirs.pop())
 
 
 def _mse_counts_by_worker(directory: Path) -> dict[str, float]:
@@ -743,7 +569,7 @@ def _mse_counts_by_worker(directory: Path) -> dict[str, float]:
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads worker environments from /proc")
 def test_multiprocess_metrics_add_up_across_workers(two_workers: ServerProcess) -> None:
-    directory = _multiproc_dir(two_workers)
+    directory = multiproc_dir(two_workers)
     sent = 0
 
     def one_request() -> None:
@@ -771,7 +597,7 @@ def test_multiprocess_metrics_add_up_across_workers(two_workers: ServerProcess) 
             samples = scrape(fresh)
         total = sample(samples, "http_requests_total", handler="/losses/{name}", method="POST", status="200")
         assert total == sent
-        assert sample(samples, "loss_computations_total", loss="mse", status="200") == sent
+        assert sample(samples, "loss_computations_total", loss="mse", status="200", protocol="losses") == sent
         assert sample(samples, "http_request_duration_seconds_count", handler="/losses/{name}", method="POST") == sent
         assert sample(samples, "loss_request_elements_count") == sent
 

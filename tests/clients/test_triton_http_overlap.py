@@ -1,5 +1,5 @@
 """The segmentation, divergence and robust losses of API.md section 8 through ``tritonclient.http``,
-against the real server (``tests/live_server.py``): every result bit for bit what ``POST /losses/{name}``
+against the real server (``tests/support/http.py``): every result bit for bit what ``POST /losses/{name}``
 on the same server answers. Among them an array param as a tensor (``class_weight``), boolean request
 parameters, a *scalar* loss (a 0-d ``loss``, and its refusal of ``sample_weight``) and FP32."""
 
