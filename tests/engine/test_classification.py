@@ -386,6 +386,26 @@ class TestMulticlassSparsemax(LossTests, JaxParity):
         # the wrong class at 2e300 above the target: l = s_max - s_t + 0 = 2e300
         assert values("multiclass_sparsemax", y_true=y, y_pred=s)[4] == 2e300
 
+    def test_scores_near_the_float_limit_are_projected_as_their_differences(self) -> None:
+        """Equal scores of 1e308 or -1e308 project to [1/2, 1/2] (l = 1/4, gradient [-1/2, 1/2]) like [0, 0]:
+        the projection depends on the differences only. optax 0.2.8 sums the raw scores, and its cumulative
+        sum overflows: [1, 1] and l = -0.5 (below the loss's minimum 0) for 1e308, NaN for -1e308."""
+        for score in (1e308, -1e308, 2.0**70):
+            y_pred = [[score, score], [score, score - 1e292 * 3], [score, 0.0]]
+            y_true = [0, 1, 1]
+            v = values("multiclass_sparsemax", y_true=y_true, y_pred=y_pred)
+            g = grad("multiclass_sparsemax", y_true=y_true, y_pred=y_pred)
+            np.testing.assert_array_equal(v[0], 0.25)
+            np.testing.assert_array_equal(g[0], [-0.5, 0.5])
+            # the target 3e292 or the whole score below the other class: p = [1, 0], l = the gap
+            gap = score - (score - 1e292 * 3)
+            assert v[1] == (gap if gap > 1 else 0.25) and v[2] == (score if score > 0 else 0.0)
+        # Past the support the cumulative sum may overflow to -inf; the condition there is not counted
+        p = values("multiclass_sparsemax", y_true=[1], y_pred=[[0.0, 0.5, -1e308, -1e308, -1e308]])
+        # (optax counts the overflowed entries as in the support: the threshold is -inf, p infinite, l NaN).
+        # p = [1/4, 3/4, 0, 0, 0]: l = 1/4 (0 - 0.5) + (1 - 1/16 - 9/16) / 2 = 1/16
+        np.testing.assert_array_equal(p, [0.0625])
+
 
 class TestBinarySparsemax(LossTests, JaxParity):
     cases = (BINARY_SPARSEMAX_CASE,)

@@ -226,14 +226,24 @@ def sparsemax(s: Array) -> Array:
     As optax's ``projection_simplex``: ``u`` the row sorted in decreasing order, ``k`` the
     number of ``j`` with ``1/j + u_j - cumsum(u)_j / j > 0`` (at least 1), and
     ``p = max(1/k + s - cumsum(u)_k / k, 0)``. Exact for any finite scores (no exponentials).
+
+    Stable form: the row is first shifted by its maximum (the projection does not change when
+    every score moves by the same amount), and ``k`` counts the leading ``j`` where the condition
+    holds (in exact arithmetic they are exactly the ones where it holds). optax sums the scores
+    as given: a row of scores near the float limit overflows ``cumsum(u)`` (``[1e308, 1e308]``
+    projects to ``[1, 1]``, a loss of -0.5, and ``[-1e308, -1e308]`` to ``[inf, inf]``, NaN,
+    where ``[0.5, 0.5]`` and a loss of 0.25 are exact); and an ``inf`` reached past the support
+    would count the condition there as holding. Elsewhere the two agree to rounding.
     """
     n = s.shape[-1]
-    u = -np.sort(-s, axis=-1)
+    z = s - np.max(s, axis=-1, keepdims=True)
+    u = -np.sort(-z, axis=-1)
     cumsum = np.cumsum(u, axis=-1)
     ind = np.arange(1, n + 1, dtype=s.dtype)
-    k = np.count_nonzero(1 / ind + (u - cumsum / ind) > 0, axis=-1)[..., None]
+    holds = 1 / ind + (u - cumsum / ind) > 0
+    k = np.sum(np.cumprod(holds, axis=-1), axis=-1)[..., None]  # the leading run; j = 1 always holds
     threshold = np.take_along_axis(cumsum, k - 1, axis=-1)
-    return np.maximum(1 / k + (s - threshold / k), 0).astype(s.dtype, copy=False)
+    return np.maximum(1 / k + (z - threshold / k), 0).astype(s.dtype, copy=False)
 
 
 @family.loss(
