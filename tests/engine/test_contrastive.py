@@ -671,6 +671,15 @@ class TestCircle(LossTests):
         # with no negative the positive term does not count: loss 0 even where it overflows
         assert values("circle", y_pred=np.array([[1e160, 0.0], [-1e160, 0.0]]), y_true=[0, 0]).tolist() == [0.0, 0.0]
 
+    def test_a_saturated_zero_loss_has_a_zero_gradient(self) -> None:
+        """gamma = -1e308 turns every weighted distance around: s = p + q is about -1e308, sigmoid(s) = 0, l = 0.
+        The true gradient sigmoid(s) ds/de is below every subnormal; the slopes ds/dd are near 1e308 and overflow
+        (this was 0 * inf, NaN, a 422 for a finite gradient)."""
+        e = circle_inputs(0.4)(np.random.default_rng(0), (4, 3))
+        result = grads("circle", {"gamma": -1e308}, y_pred=e["y_pred"], y_true=e["y_true"])
+        np.testing.assert_array_equal(values("circle", {"gamma": -1e308}, **e), 0.0)
+        np.testing.assert_array_equal(result["y_pred"], 0.0)
+
     def test_api_and_v2(self, api_client: Any) -> None:
         inputs = circle_inputs(0.4)(np.random.default_rng(6), (5, 3))
         for reduction in ("mean", "sum", "none"):
