@@ -263,6 +263,8 @@ EXTREME_PARAM_VALUES: dict[str, list[Any]] = {
     "boolean": [BIG, MAX],
     "weights": [[BIG] * 8, [MAX] * 8, [NMAX] * 8, [TINY] * 8],
     "number_or_weights": [*EXTREME_NUMBERS, [MAX] * 8],
+    # a named choice (``distance``): numbers, and strings and values that are none of the names
+    "string": [*EXTREME_NUMBERS, "", "x" * 10_000, "euclidean\u0000", "Euclidean", True, None, [1.0]],
 }
 EXTREME_INPUT_VALUES = (BIG, NBIG, MAX, NMAX, TINY, BELOW)
 
@@ -277,6 +279,8 @@ def declared_refuses(param: ParamSpec, value: Any) -> bool:
     """Whether ``value`` breaks ``param``'s declared kind, choices or bounds. JSON integers in [-2**63, 2**64)
     are read as integers, others as the floats they are (README); eight weights are more than the last axis
     of any first case here has classes."""
+    if value is None:
+        return not param.nullable
     if isinstance(value, list):
         return True
     read = value if not isinstance(value, int) or -(2**63) <= value < 2**64 else float(value)
@@ -441,6 +445,18 @@ BOUNDED_SUMS = frozenset(
 )
 
 
+# Every document is sent twice: as it is, and with return_grad. The gradient of a finite loss is finite too,
+# but where it is not representable, listed here by loss and document:
+REFUSED_GRADIENTS: dict[tuple[str, str], str] = {
+    # l depends on p / sum(p) only: its gradient is the one at p = 1 (0.0065 at most) over 5e-324: 1.3e321
+    ("categorical_focal", "every y_pred = 5e-324"): "dl/dp ~ 1 / |p| is past float64's range",
+    # 1 - cos depends on y_pred's direction only: the gradient at ones (0.055 at most) over 5e-324: 1.1e322
+    ("cosine_distance", "every y_pred = 5e-324"): "dl/dp ~ 1 / |p| is past float64's range",
+    # the sum (1.23) is below 1.797, but the largest gradient entry is 3.27: 3.27e308
+    ("kl_divergence", "sample_weight 1e308, sum"): "1e308 times a gradient entry of 3.27 overflows",
+}
+
+
 def _input_refusals(loss: str, name: str, every: bool) -> frozenset[Any]:
     refusals = EXTREME_INPUTS[loss][name]
     return refusals[every] if isinstance(refusals, tuple) else refusals
@@ -451,12 +467,13 @@ def test_every_loss_has_its_extreme_numbers_worked_out() -> None:
     for loss, inputs in EXTREME_INPUTS.items():
         assert set(inputs) == {i.name for i in CATALOG[loss].inputs}, loss
     assert {loss for loss, _, _ in REFUSED_PARAMS} <= set(CATALOG)
+    assert {loss for loss, _ in REFUSED_GRADIENTS} <= set(CATALOG)
 
 
 @pytest.mark.parametrize("loss", sorted(CATALOG))
 def test_extreme_numbers_in_every_param_and_input_of_every_loss(client: TestClient, loss: str) -> None:
     """Past-int64 integers, float64's extremes and subnormals, in each param and input: each document gets
-    the status worked out above, a clean 200 or 422."""
+    the status worked out above, a clean 200 or 422, without and with the gradient."""
     case = _first_cases()[loss]
     spec = CATALOG[loss]
     arrays = {name: value.tolist() for name, value in case.inputs(SEEDS.get(loss, 0)).items()}
@@ -487,8 +504,17 @@ def test_extreme_numbers_in_every_param_and_input_of_every_loss(client: TestClie
     documents.append(
         ("sample_weight 2**70, gradient", {**base, "sample_weight": [BIG] * n, "return_grad": True}, weighted)
     )
+    with_gradient = [
+        (
+            f"{what}, with the gradient",
+            {**document, "return_grad": True},
+            422 if (loss, what) in REFUSED_GRADIENTS else status,
+        )
+        for what, document, status in documents
+        if "return_grad" not in document
+    ]
     wrong = []
-    for what, document, status in documents:
+    for what, document, status in documents + with_gradient:
         response = client.post(f"/losses/{loss}", content=json.dumps(document), headers=JSON)
         check(response, {200, 422})  # clean either way: the route's error format, no leak
         if response.status_code != status:

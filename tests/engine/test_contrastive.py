@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from service.engine import CATALOG, InvalidInput, compute
-from tests.support.calls import answers_every_extreme_body, infer, outputs, pointers, post
+from tests.support.calls import infer, outputs, pointers, post
 from tests.support.engine import (
     ATOL,
     RTOL,
@@ -686,21 +686,6 @@ class TestCircle(LossTests):
             check_api_and_v2(api_client, "circle", inputs, {"gamma": 32.0}, reduction)
         response = post(api_client, "circle", {**inputs, "y_true": [0, 1, 2]})
         assert response.status_code == 422 and pointers(response) == ["/y_true"]
-
-
-@pytest.mark.parametrize(
-    ("loss", "make", "params"),
-    [
-        ("multiple_negatives_ranking", triplets, {"scale": 20.0}),
-        ("multiple_negatives_ranking", pairs, {}),
-        ("cosent", scored_pairs, {}),
-        ("ntxent", groups, {}),
-        ("circle", circle_inputs(0.4), {}),
-    ],
-    ids=["mnrl-negatives", "mnrl", "cosent", "ntxent", "circle"],
-)
-def test_extreme_numbers_in_every_param_and_input(api_client: Any, loss: str, make: Any, params: T) -> None:
-    answers_every_extreme_body(api_client, loss, make(np.random.default_rng(0), (4, 3)), params)
 
 
 def test_the_losses_are_batch_coupled() -> None:
