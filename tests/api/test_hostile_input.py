@@ -237,10 +237,22 @@ def test_huge_integers(client: TestClient) -> None:
 
 
 def _first_cases() -> dict[str, Any]:
-    first: dict[str, Any] = {}
+    """Each loss's first case that gives every input, optional ones included (``negative``, ``mask``,
+    ``linear_bias``), so that each input has its extreme numbers sent; else its first case."""
+    listed: dict[str, list[Any]] = {}
     for case in every_case():
-        first.setdefault(case.loss, case)
-    return first
+        listed.setdefault(case.loss, []).append(case)
+
+    def gives_every_input(case: Any) -> bool:
+        return set(case.inputs(0)) == {i.name for i in CATALOG[case.loss].inputs}
+
+    return {loss: next((c for c in cases if gives_every_input(c)), cases[0]) for loss, cases in listed.items()}
+
+
+#: The seed of a loss's documents where seed 0 draws a degenerate one: cosent's seed 0 gives four equal
+#: target scores, no pair of pairs, and the loss is 0 whatever the params and inputs; seed 4 gives four
+#: distinct scores (six pairs) and a loss of 30.2.
+SEEDS = {"cosent": 4}
 
 
 BIG, NBIG, MAX, NMAX, TINY, BELOW = 2**70, -(2**70), 1e308, -1e308, 5e-324, -(2**63) - 1
@@ -251,6 +263,8 @@ EXTREME_PARAM_VALUES: dict[str, list[Any]] = {
     "boolean": [BIG, MAX],
     "weights": [[BIG] * 8, [MAX] * 8, [NMAX] * 8, [TINY] * 8],
     "number_or_weights": [*EXTREME_NUMBERS, [MAX] * 8],
+    # a named choice (``distance``): numbers, and strings and values that are none of the names
+    "string": [*EXTREME_NUMBERS, "", "x" * 10_000, "euclidean\u0000", "Euclidean", True, None, [1.0]],
 }
 EXTREME_INPUT_VALUES = (BIG, NBIG, MAX, NMAX, TINY, BELOW)
 
@@ -265,6 +279,8 @@ def declared_refuses(param: ParamSpec, value: Any) -> bool:
     """Whether ``value`` breaks ``param``'s declared kind, choices or bounds. JSON integers in [-2**63, 2**64)
     are read as integers, others as the floats they are (README); eight weights are more than the last axis
     of any first case here has classes."""
+    if value is None:
+        return not param.nullable
     if isinstance(value, list):
         return True
     read = value if not isinstance(value, int) or -(2**63) <= value < 2**64 else float(value)
@@ -297,6 +313,12 @@ REFUSED_PARAMS: dict[tuple[str, str, Any], str] = {
     ("triplet_margin", "margin", MAX): "the values are near 1e308 and their sum overflows",
     ("triplet_margin", "p", TINY): "the norm's exponent 1 / p is infinite",
     ("triplet_margin", "eps", MAX): "|a - p + eps|^p overflows",
+    ("triplet_margin_with_distance", "margin", MAX): "the values are near 1e308 and their sum overflows",
+    ("contrastive", "margin", MAX): "(margin - d)^2 / 2 overflows for the pair labelled 0",
+    ("sparse_categorical_focal", "alpha", MAX): "alpha times values that sum to 7.2 overflows",
+    ("multiple_negatives_ranking", "scale", MAX): "the values are 1e308 times cosine gaps: 3e307 to 1.6e308, summed",
+    ("ntxent", "temperature", TINY): "the loss is 0.2 / temperature (positives below a negative): 4e322",
+    ("circle", "gamma", MAX): "the values are gamma times the weighted distances: 1.9e308 for the first",
 }
 
 # An input, its first element or every element replaced by one of EXTREME_INPUT_VALUES: 422 for the
@@ -322,6 +344,13 @@ EXTREME_INPUTS: dict[str, dict[str, Refusals]] = {
     "poisson_nll": {"y_true": NEGATIVE | {MAX}, "y_pred": frozenset({BIG, MAX, NMAX})},
     "gaussian_nll": {"y_true": HUGE, "y_pred": HUGE, "var": NEGATIVE},  # one d^2 / var overflows
     "quantile": {"y_true": (NONE, HUGE), "y_pred": (NONE, HUGE)},
+    "l2": {"y_true": HUGE, "y_pred": HUGE},  # 0.5 (1e308 - t)^2 overflows, as mse's
+    # |d| - 1 for a huge residual (by hypot, no square): one is finite, every one near 1e308 sums past the range
+    "charbonnier": {"y_true": (NONE, HUGE), "y_pred": (NONE, HUGE)},
+    # bounded or logarithmic, with no square that overflows: at most 2 log|d| ~ 1418, 2, 1
+    "cauchy": {"y_true": NONE, "y_pred": NONE},
+    "geman_mcclure": {"y_true": NONE, "y_pred": NONE},
+    "welsch": {"y_true": NONE, "y_pred": NONE},
     "binary_crossentropy": {"y_true": UNIT, "y_pred": (NONE, HUGE)},
     "binary_focal": {"y_true": UNIT, "y_pred": (NONE, HUGE)},
     "hinge": {"y_true": LABELS, "y_pred": (NONE, HUGE)},
@@ -331,6 +360,9 @@ EXTREME_INPUTS: dict[str, dict[str, Refusals]] = {
     "soft_margin": {"y_true": LABELS, "y_pred": (NONE, HUGE)},
     "multilabel_soft_margin": {"y_true": LABELS, "y_pred": (NONE, HUGE)},
     "multilabel_margin": {"y_true": LABELS, "y_pred": NONE},  # equal scores: every margin is 1
+    # sparse_plus(z) is z = |x| for the label that x opposes: one is finite, every x = +-1e308 gives ~1e308 on
+    # both labels' elements (the first case has several of each) and their sum overflows
+    "binary_sparsemax": {"y_true": LABELS, "y_pred": (NONE, HUGE)},
     "categorical_crossentropy": {"y_true": UNIT, "y_pred": NONE},  # equal logits: log C
     "sparse_categorical_crossentropy": {"y_true": LABELS, "y_pred": NONE},
     "categorical_focal": {"y_true": UNIT, "y_pred": UNIT},
@@ -340,24 +372,89 @@ EXTREME_INPUTS: dict[str, dict[str, Refusals]] = {
     "multi_margin": {"y_true": LABELS, "y_pred": NONE},
     "poly1_crossentropy": {"y_true": UNIT, "y_pred": NONE},
     "generalized_crossentropy": {"y_true": LABELS, "y_pred": UNIT},
+    # logits: ce = logsumexp - x_t from the max-shifted logits: one 1e308 costs its own sample ~1e308, equal
+    # logits log C
+    "sparse_categorical_focal": {"y_true": LABELS, "y_pred": NONE},
+    # max(s + 1 - onehot) - s_t and max(s) - s_t: one value near 1e308 per sample at most; equal scores 0
+    "multiclass_hinge": {"y_true": LABELS, "y_pred": NONE},
+    "multiclass_perceptron": {"y_true": LABELS, "y_pred": NONE},
+    # the projection of the scores' differences: one huge score is the whole support (l its gap, finite); equal
+    # scores give p = [1/2, 1/2], l = 1/4 (optax overflows there: -0.5 and NaN)
+    "multiclass_sparsemax": {"y_true": LABELS, "y_pred": NONE},
+    # x W^T + b: one entry of x or W at +-1e308 puts ~1e308 in one sample's or one class's logits, finite; every
+    # one makes them +-1e308 times W's row sums (-2.02, 0.91, 0.46) or x's (0.21, 2.61, -2.59, -2.50), past the
+    # range. b_0 = 1e308: the three samples of other classes lose ~1e308 each, summed past the range; -1e308:
+    # only sample 0 (class 0) does. Every b equal: a common shift (the logits round to it), log 3 each.
+    "linear_crossentropy": {
+        "x": (NONE, HUGE),
+        "linear_weight": (NONE, HUGE),
+        "linear_bias": (frozenset({MAX}), NONE),
+        "y_true": LABELS,
+    },
     "kl_divergence": {"y_true": UNIT, "y_pred": UNIT},
+    # masses >= 0, and t (log t - lq) overflows for t = 1e308 (log t = 709); exp(lq) for lq = 2**70 or 1e308;
+    # -t lq for lq = -1e308 where t > 1.8: not the first element's t = 0.05, but the largest one, 2.94
+    "generalized_kl_divergence": {"y_true": NEGATIVE | {MAX}, "y_pred": (frozenset({BIG, MAX}), HUGE | {BIG})},
     "cosine_similarity": {"y_true": NONE, "y_pred": NONE},  # normalised
+    "cosine_distance": {"y_true": NONE, "y_pred": NONE},  # normalised (by the row's largest entry: no overflow)
     "cosine_embedding": {"x1": NONE, "x2": NONE, "y_true": LABELS},
     "margin_ranking": {"x1": (NONE, HUGE), "x2": (NONE, HUGE), "y_true": LABELS},
     "hinge_embedding": {"y_true": LABELS, "y_pred": (NONE, HUGE)},
     # negatives near 1e308 everywhere: past the margin, 0
     "triplet_margin": {"anchor": (NONE, HUGE), "positive": (NONE, HUGE), "negative": NONE},
+    "cosine_similarity_mse": {"x1": NONE, "x2": NONE, "y_true": HUGE},  # normalised; (cos - 1e308)^2 overflows
+    # Euclidean norms scaled by the row's largest entry: sqrt(3) 1e308 is finite. Every positive near 1e308: each
+    # d(a, p) is, their sum overflows; a huge anchor is as far from both; huge negatives are past the margin.
+    "triplet_margin_with_distance": {"anchor": NONE, "positive": (NONE, HUGE), "negative": NONE},
+    "contrastive": {"x1": NONE, "x2": NONE, "y_true": LABELS},  # the cosine distance is in [0, 2]; labels 0/1
     "dice": {"y_true": UNIT, "y_pred": UNIT},
     "tversky": {"y_true": UNIT, "y_pred": UNIT},
+    # from logits (softmax or sigmoid, saturating to exact 0/1): every class ratio is in [0, 1], denominators >= 1
+    "multiclass_dice": {"y_true": UNIT, "y_pred": NONE},
+    "binary_dice": {"y_true": UNIT, "y_pred": NONE},
+    "generalized_dice": {"y_true": UNIT, "y_pred": NONE},
     "ctc": {"log_probs": NONE, "targets": LABELS, "input_lengths": LABELS, "target_lengths": LABELS},
+    # cosines of normalised rows: |l| <= 2 scale + log(2N)
+    "multiple_negatives_ranking": {"anchor": NONE, "positive": NONE, "negative": NONE},
+    "cosent": {"x1": NONE, "x2": NONE, "y_true": NONE},  # cosines; only the targets' order counts
+    "ntxent": {"y_pred": NONE, "y_true": LABELS},  # group ids: integers (exact up to 2**53), none of these
+    # embeddings as given: one entry +-1e308 puts that row's distances near 1e308 and gamma (d^2 - m^2) overflows;
+    # every entry equal: every dot product is +inf, 1 - e.e clamps to 0, the loss is finite (as is the true one)
+    "circle": {"y_true": LABELS, "y_pred": (HUGE, NONE)},
+    # grades >= 0: 1e308 on the first list's only valid item weighs -log softmax = 0; on every item, the grades
+    # times the lists' -log softmax sum past the range. Max-shifted softmax: any scores. The mask is 0 or 1.
+    "ranking_softmax": {"y_true": (NEGATIVE, NEGATIVE | {MAX}), "y_pred": NONE, "mask": LABELS},
 }
 
 # A sample weight of 1e308 per sample, reduction "sum": sum(w l) = 1e308 sum(l) overflows, but for the losses
-# whose first case's values sum to less than 1.797 in magnitude (BOUNDED_SUMS). 2**70 per sample with the
-# gradient: 200 for every loss.
+# whose first case's values sum to less than 1.797 in magnitude (BOUNDED_SUMS, the new ones with their sums).
+# 2**70 per sample with the gradient: 200 for every loss but the scalar ones (below).
 BOUNDED_SUMS = frozenset(
-    {"categorical_focal", "dice", "kl_divergence", "multi_margin", "multilabel_margin", "triplet_margin", "tversky"}
+    {
+        "categorical_focal",
+        "dice",
+        "kl_divergence",
+        "multi_margin",
+        "multilabel_margin",
+        "triplet_margin",
+        "tversky",
+        "multiclass_dice",  # 1.04
+        "binary_dice",  # 1.35
+        "contrastive",  # 1.05
+    }
 )
+
+
+# Every document is sent twice: as it is, and with return_grad. The gradient of a finite loss is finite too,
+# but where it is not representable, listed here by loss and document:
+REFUSED_GRADIENTS: dict[tuple[str, str], str] = {
+    # l depends on p / sum(p) only: its gradient is the one at p = 1 (0.0065 at most) over 5e-324: 1.3e321
+    ("categorical_focal", "every y_pred = 5e-324"): "dl/dp ~ 1 / |p| is past float64's range",
+    # 1 - cos depends on y_pred's direction only: the gradient at ones (0.055 at most) over 5e-324: 1.1e322
+    ("cosine_distance", "every y_pred = 5e-324"): "dl/dp ~ 1 / |p| is past float64's range",
+    # the sum (1.23) is below 1.797, but the largest gradient entry is 3.27: 3.27e308
+    ("kl_divergence", "sample_weight 1e308, sum"): "1e308 times a gradient entry of 3.27 overflows",
+}
 
 
 def _input_refusals(loss: str, name: str, every: bool) -> frozenset[Any]:
@@ -370,15 +467,16 @@ def test_every_loss_has_its_extreme_numbers_worked_out() -> None:
     for loss, inputs in EXTREME_INPUTS.items():
         assert set(inputs) == {i.name for i in CATALOG[loss].inputs}, loss
     assert {loss for loss, _, _ in REFUSED_PARAMS} <= set(CATALOG)
+    assert {loss for loss, _ in REFUSED_GRADIENTS} <= set(CATALOG)
 
 
 @pytest.mark.parametrize("loss", sorted(CATALOG))
 def test_extreme_numbers_in_every_param_and_input_of_every_loss(client: TestClient, loss: str) -> None:
     """Past-int64 integers, float64's extremes and subnormals, in each param and input: each document gets
-    the status worked out above, a clean 200 or 422."""
+    the status worked out above, a clean 200 or 422, without and with the gradient."""
     case = _first_cases()[loss]
     spec = CATALOG[loss]
-    arrays = {name: value.tolist() for name, value in case.inputs(0).items()}
+    arrays = {name: value.tolist() for name, value in case.inputs(SEEDS.get(loss, 0)).items()}
     base = {**arrays, "params": dict(case.params)}
     check(client.post(f"/losses/{loss}", json=base), 200)
     documents: list[tuple[str, dict[str, Any], int]] = []
@@ -396,12 +494,27 @@ def test_extreme_numbers_in_every_param_and_input_of_every_loss(client: TestClie
             status = 422 if value in _input_refusals(loss, name, every=True) else 200
             every = np.full(one.shape, value, dtype=object).tolist()
             documents.append((f"every {name} = {value!r}", {**base, name: every}, status))
-    n = spec.shape_rule.unreduced_shape({k: np.shape(v) for k, v in arrays.items()})[0]
+    shape = spec.shape_rule.unreduced_shape({k: np.shape(v) for k, v in arrays.items()})
+    n = shape[0] if shape else len(next(iter(arrays.values())))
     summed = {**base, "sample_weight": [MAX] * n, "reduction": "sum"}
-    documents.append(("sample_weight 1e308, sum", summed, 200 if loss in BOUNDED_SUMS else 422))
-    documents.append(("sample_weight 2**70, gradient", {**base, "sample_weight": [BIG] * n, "return_grad": True}, 200))
+    # A scalar loss is one value for the batch: no sample_weight and no sum, which the request schema refuses
+    # (422) whatever the numbers; a client may send them, so the documents are sent all the same.
+    weighted = 422 if spec.scalar else 200
+    documents.append(("sample_weight 1e308, sum", summed, 200 if loss in BOUNDED_SUMS and not spec.scalar else 422))
+    documents.append(
+        ("sample_weight 2**70, gradient", {**base, "sample_weight": [BIG] * n, "return_grad": True}, weighted)
+    )
+    with_gradient = [
+        (
+            f"{what}, with the gradient",
+            {**document, "return_grad": True},
+            422 if (loss, what) in REFUSED_GRADIENTS else status,
+        )
+        for what, document, status in documents
+        if "return_grad" not in document
+    ]
     wrong = []
-    for what, document, status in documents:
+    for what, document, status in documents + with_gradient:
         response = client.post(f"/losses/{loss}", content=json.dumps(document), headers=JSON)
         check(response, {200, 422})  # clean either way: the route's error format, no leak
         if response.status_code != status:

@@ -677,9 +677,10 @@ def sweep_requests(case_index: int, datatype: str) -> Iterator[tuple[str, list[T
     raw = case.inputs(case_index)
     params = resolve_params(case, raw, case_index)
     real = NUMPY_OF[datatype]
-    arrays = {i.name: np.asarray(raw[i.name]).astype(np.int64 if i.integer else real) for i in spec.inputs}
+    given = [i for i in spec.inputs if i.name in raw]  # an optional input the case omits is not sent
+    arrays = {i.name: np.asarray(raw[i.name]).astype(np.int64 if i.integer else real) for i in given}
     array_params = {p.name for p in spec.params if p.kind in ARRAY_PARAM_KINDS}
-    tensors = [T(i.name, arrays[i.name], "INT64" if i.integer else datatype, binary=True) for i in spec.inputs]
+    tensors = [T(i.name, arrays[i.name], "INT64" if i.integer else datatype, binary=True) for i in given]
     json_params = {k: v for k, v in params.items() if k not in array_params}
     for name in sorted(array_params & set(params)):
         value = params[name]
@@ -688,7 +689,8 @@ def sweep_requests(case_index: int, datatype: str) -> Iterator[tuple[str, list[T
         tensors.append(T(name, value, binary=True))  # a number travels as a shape [] tensor
         json_params[name] = value
     scalar = {k: v for k, v in params.items() if k not in array_params}
-    reductions = spec.reductions if datatype == "FP64" else ("none",)
+    # FP32: the unreduced values, or a scalar loss's one value (its only reduction is mean)
+    reductions = spec.reductions if datatype == "FP64" else ("none",) if "none" in spec.reductions else ("mean",)
     for reduction in reductions:
         yield reduction, tensors, scalar, json_params
 

@@ -14,6 +14,12 @@ float64 ``jnp.mean`` (Keras reduces ``mean(axis=-1)`` in float32 even under floa
 reduce with ``ops.sum``/``ops.max``, so their numbers are float64-exact. Gradients marked "JAX"
 are ``jax.grad`` of the same calls.
 
+``categorical_crossentropy`` with ``class_weight`` and ``categorical_focal`` with a per-class ``alpha``
+are also checked live against Keras 3 on JAX in float64 (``JaxParity``, values and ``jax.grad``):
+``categorical_crossentropy`` on the weighted targets ``w * y`` for the probability form, and
+``categorical_focal_crossentropy`` with the list ``alpha``; on logits, ``class_weight`` is PyTorch's
+``weight``.
+
 ``sparse_categorical_crossentropy`` and ``nll`` with ``class_weight`` or ``ignore_index`` take
 PyTorch's weighted mean (``WEIGHTED_MEAN_LOSSES``); ``multi_margin`` with ``class_weight`` keeps a
 plain mean (divided by the count whatever the weights, as ``multi_margin_loss`` does).
@@ -49,6 +55,8 @@ from tests.support.engine import (
     total,
     values,
 )
+from tests.support.jax_reference import JaxParity
+from tests.support.references import load
 
 T = dict[str, Any]
 EPS = 1e-7
@@ -130,6 +138,7 @@ def torch_cross_entropy_probabilities(torch: Any, t: T, p: T, reduction: str) ->
     return torch.nn.functional.cross_entropy(
         _classes_second(t["y_pred"]),
         _classes_second(t["y_true"]),
+        weight=_weight(torch, p),
         label_smoothing=p.get("label_smoothing", 0.0),
         reduction=reduction,
     )
@@ -196,7 +205,43 @@ def torch_generalized_ce(torch: Any, t: T, p: T, reduction: str) -> Any:
     return torch_reduce(torch, (1 - p_t**q) / q, reduction)
 
 
-class TestCategoricalCrossentropy(LossTests, TorchParity):
+# Keras references on JAX, for JaxParity: (jax, arrays as jnp, params) -> the unreduced values.
+
+
+def keras_categorical_focal(jax: Any, a: dict[str, Any], p: dict[str, Any]) -> Any:
+    keras = load("keras")
+    keras.config.set_floatx("float64")
+    return keras.losses.categorical_focal_crossentropy(
+        a["y_true"],
+        a["y_pred"],
+        alpha=p.get("alpha", 0.25),
+        gamma=p.get("gamma", 2.0),
+        from_logits=p.get("from_logits", False),
+        label_smoothing=p.get("label_smoothing", 0.0),
+    )
+
+
+def keras_weighted_cce(jax: Any, a: dict[str, Any], p: dict[str, Any]) -> Any:
+    """Keras's categorical_crossentropy on the smoothed targets times the class weights (API.md: each class
+    term times its weight)."""
+    keras = load("keras")
+    keras.config.set_floatx("float64")
+    y = a["y_true"]
+    ls = p.get("label_smoothing", 0.0)
+    y = y * (1 - ls) + ls / y.shape[-1]
+    if p.get("class_weight") is not None:
+        y = y * jax.numpy.asarray(p["class_weight"])
+    return keras.losses.categorical_crossentropy(y, a["y_pred"], from_logits=False)
+
+
+#: ``class_weight`` on probabilities: Keras's formula, checked against Keras on JAX.
+CCE_CLASS_WEIGHT_PROBABILITY_CASES = (
+    Case("categorical_crossentropy", class_probabilities, {"class_weight": "per-class"}),
+    Case("categorical_crossentropy", class_probabilities, {"class_weight": "per-class", "label_smoothing": 0.1}),
+)
+
+
+class TestCategoricalCrossentropy(LossTests, TorchParity, JaxParity):
     cases = (
         Case(
             "categorical_crossentropy",
@@ -212,7 +257,21 @@ class TestCategoricalCrossentropy(LossTests, TorchParity):
         ),
         Case("categorical_crossentropy", class_probabilities, {}),
         Case("categorical_crossentropy", class_probabilities, {"label_smoothing": 0.2}),
+        Case(
+            "categorical_crossentropy",
+            class_logits,
+            {"from_logits": True, "class_weight": "per-class"},
+            torch_reference=torch_cross_entropy_probabilities,
+        ),
+        Case(
+            "categorical_crossentropy",
+            class_logits,
+            {"from_logits": True, "class_weight": "per-class", "label_smoothing": 0.15},
+            torch_reference=torch_cross_entropy_probabilities,
+        ),
+        *CCE_CLASS_WEIGHT_PROBABILITY_CASES,
     )
+    jax_cases = tuple((case, keras_weighted_cce) for case in CCE_CLASS_WEIGHT_PROBABILITY_CASES)
 
     def test_logits_by_hand(self) -> None:
         # logits [0, 0]: softmax 1/2 each, loss log 2; gradient softmax - y = [0.5, -0.5]
@@ -237,6 +296,28 @@ class TestCategoricalCrossentropy(LossTests, TorchParity):
         assert values("categorical_crossentropy", y_true=[[1.0, 0.0]], y_pred=[[0.0, 1.0]])[0] == pytest.approx(
             -math.log(EPS), rel=1e-12
         )
+
+    def test_class_weight_by_hand(self) -> None:
+        # targets [0.5, 0.5], probabilities [0.25, 0.75], weights [2, 4]: l = -(2 * 0.5 log 0.25 + 4 * 0.5 log 0.75)
+        v = values("categorical_crossentropy", {"class_weight": [2.0, 4.0]}, y_true=[[0.5, 0.5]], y_pred=[[0.25, 0.75]])
+        assert v[0] == pytest.approx(-(math.log(0.25) + 2 * math.log(0.75)), rel=1e-15)
+        # mean divides by the number of samples, not by the weights (PyTorch, probability targets)
+        y, x = [[1.0, 0.0], [0.0, 1.0]], [[0.0, 0.0], [0.0, 0.0]]
+        params = {"class_weight": [2.0, 4.0], "from_logits": True}
+        assert values("categorical_crossentropy", params, "mean", y_true=y, y_pred=x) == pytest.approx(3 * math.log(2))
+        # logits gradient q sum(w y) - w y: row 0: [0.5 * 2 - 2, 0.5 * 2] / 2 (the mean)
+        np.testing.assert_allclose(
+            grad("categorical_crossentropy", params, "mean", y_true=y, y_pred=x), [[-0.5, 0.5], [1.0, -1.0]]
+        )
+
+    def test_class_weight_of_ones_is_unweighted(self) -> None:
+        y, p = [[0.2, 0.8]], [[0.3, 0.6]]
+        ones = values("categorical_crossentropy", {"class_weight": [1.0, 1.0]}, y_true=y, y_pred=p)
+        np.testing.assert_array_equal(ones, values("categorical_crossentropy", y_true=y, y_pred=p))
+
+    def test_refuses_a_weight_per_wrong_number_of_classes(self) -> None:
+        error = refused("categorical_crossentropy", {"class_weight": [1.0]}, y_true=[[0.5, 0.5]], y_pred=[[0.5, 0.5]])
+        assert error.issues[0].location == ("class_weight",) and error.issues[0].argument == "param"
 
 
 class TestSparseCategoricalCrossentropy(LossTests, TorchParity):
@@ -324,12 +405,22 @@ class TestSparseCategoricalCrossentropy(LossTests, TorchParity):
         assert summed.loss == 0.0
 
 
-class TestCategoricalFocal(LossTests):
+#: A per-class ``alpha``, checked against Keras on JAX.
+FOCAL_PER_CLASS_ALPHA_CASES = (
+    Case("categorical_focal", class_probabilities, {"alpha": "per-class"}),
+    Case("categorical_focal", class_probabilities, {"alpha": "per-class", "gamma": 0.5, "label_smoothing": 0.1}),
+    Case("categorical_focal", class_logits, {"alpha": "per-class", "from_logits": True}),
+)
+
+
+class TestCategoricalFocal(LossTests, JaxParity):
     cases = (
         Case("categorical_focal", class_probabilities, {}),
         Case("categorical_focal", class_probabilities, {"gamma": 0.5, "alpha": 1.0, "label_smoothing": 0.1}),
         Case("categorical_focal", class_logits, {"from_logits": True}),
+        *FOCAL_PER_CLASS_ALPHA_CASES,
     )
+    jax_cases = tuple((case, keras_categorical_focal) for case in FOCAL_PER_CLASS_ALPHA_CASES)
 
     def test_matches_keras(self) -> None:
         y, p = [[0, 1, 0], [0, 0, 1]], [[0.2, 0.5, 0.1], [0.3, 0.3, 0.9]]
@@ -343,6 +434,22 @@ class TestCategoricalFocal(LossTests):
         assert values("categorical_focal", y_true=[[1.0, 0.0]], y_pred=[[0.5, 0.5]])[0] == pytest.approx(
             by_hand, rel=1e-15
         )
+
+    def test_per_class_alpha_by_hand(self) -> None:
+        # one-hot target 1, p / sum(p) = [0.2, 0.8], alpha [0.1, 3]: l = 3 (0.2)^2 (-log 0.8)
+        v = values("categorical_focal", {"alpha": [0.1, 3.0]}, y_true=[[0.0, 1.0]], y_pred=[[0.1, 0.4]])
+        assert v[0] == pytest.approx(3 * 0.04 * -math.log(0.8), rel=1e-14)
+        # the same alpha for every class, as a list, is the number
+        y, p = [[0.3, 0.7]], [[0.4, 0.5]]
+        listed = values("categorical_focal", {"alpha": [0.25, 0.25]}, y_true=y, y_pred=p)
+        np.testing.assert_allclose(listed, values("categorical_focal", y_true=y, y_pred=p), rtol=1e-15)
+
+    def test_refuses_a_wrong_per_class_alpha(self) -> None:
+        y, p = [[0.0, 1.0]], [[0.5, 0.5]]
+        assert refused("categorical_focal", {"alpha": [0.5, 0.5, 0.5]}, y_true=y, y_pred=p).issues[0].location == (
+            "alpha",
+        )
+        assert refused("categorical_focal", {"alpha": [0.5, -0.1]}, y_true=y, y_pred=p).issues[0].location == ("alpha",)
 
 
 class TestNll(LossTests, TorchParity):

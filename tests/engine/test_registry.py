@@ -139,19 +139,30 @@ def _calls_of(node: ast.AST, names: set[str] | dict[str, object]) -> list[ast.Ca
     ]
 
 
-def _declared_cases(where: str, value: ast.AST, factories: dict[str, list[ast.Call]]) -> list[tuple[str, bool]]:
-    """(loss, has a torch reference) of each case in a ``cases = (...)``: a ``Case(...)``, or a call of a
-    function of the module that returns one (``_triplet_case(p=1.0)``), read from that function's ``Case(...)``."""
+def _declared_cases(
+    where: str, value: ast.AST, factories: dict[str, list[ast.Call]], constants: dict[str, ast.AST]
+) -> list[tuple[str, bool]]:
+    """(loss, has a torch reference) of each case in a ``cases = ...``, in the forms the modules use: a
+    ``Case(...)``; a call of a function of the module that returns one (``_triplet_case(p=1.0)``), read from
+    that function's ``Case(...)``; a module-level name bound to either or to a tuple of them
+    (``cases = LINEAR_CASES``, ``cases = CCE_CASES + CCE_PROBABILITY_CASES``), read from its assignment."""
     declared = []
-    for call in _calls_of(value, {"Case", *factories}):
-        assert isinstance(call.func, ast.Name)
-        for case in [call] if call.func.id == "Case" else factories[call.func.id]:
-            first = case.args[0] if case.args else None
-            assert isinstance(first, ast.Constant) and isinstance(first.value, str), (
-                f"{where}: a Case's loss is a string literal (line {case.lineno})"
-            )
-            torch = any(k.arg == "torch_reference" and not isinstance(k.value, ast.Constant) for k in case.keywords)
-            declared.append((first.value, torch))
+    seen: set[str] = set()
+    pending = [value]
+    while pending:
+        node = pending.pop(0)
+        for name in sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name) and n.id in constants} - seen):
+            seen.add(name)
+            pending.append(constants[name])
+        for call in _calls_of(node, {"Case", *factories}):
+            assert isinstance(call.func, ast.Name)
+            for case in [call] if call.func.id == "Case" else factories[call.func.id]:
+                first = case.args[0] if case.args else None
+                assert isinstance(first, ast.Constant) and isinstance(first.value, str), (
+                    f"{where}: a Case's loss is a string literal (line {case.lineno})"
+                )
+                torch = any(k.arg == "torch_reference" and not isinstance(k.value, ast.Constant) for k in case.keywords)
+                declared.append((first.value, torch))
     return declared
 
 
@@ -164,6 +175,13 @@ def _classes() -> list[ClassSource]:
             for node in module.body
             if isinstance(node, ast.FunctionDef) and _calls_of(node, {"Case"})
         }
+        constants = {
+            target.id: node.value
+            for node in module.body
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
         for node in module.body:
             if not isinstance(node, ast.ClassDef):
                 continue
@@ -173,7 +191,7 @@ def _classes() -> list[ClassSource]:
                 for statement in node.body
                 if isinstance(statement, ast.Assign)
                 and any(isinstance(t, ast.Name) and t.id == "cases" for t in statement.targets)
-                for case in _declared_cases(where, statement.value, factories)
+                for case in _declared_cases(where, statement.value, factories, constants)
             ]
             bases = frozenset(b.id for b in node.bases if isinstance(b, ast.Name))
             losses = tuple(loss for loss, _ in declared)

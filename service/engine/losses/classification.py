@@ -220,20 +220,41 @@ def multiclass_perceptron(y_true: Array, y_pred: Array) -> Unreduced:
 # Sparsemax.
 
 
+def _projection(s: Array, leading_run: bool) -> tuple[Array, Array]:
+    """optax's projection of each row onto the simplex, and the cumulative sum of the sorted row it used.
+
+    ``k`` counts the ``j`` where the condition holds (optax), or the leading run of them."""
+    n = s.shape[-1]
+    u = -np.sort(-s, axis=-1)
+    cumsum = np.cumsum(u, axis=-1)
+    ind = np.arange(1, n + 1, dtype=s.dtype)
+    holds = 1 / ind + (u - cumsum / ind) > 0
+    k = (np.sum(np.cumprod(holds, axis=-1), axis=-1) if leading_run else np.count_nonzero(holds, axis=-1))[..., None]
+    threshold = np.take_along_axis(cumsum, k - 1, axis=-1)
+    return np.maximum(1 / k + (s - threshold / k), 0).astype(s.dtype, copy=False), cumsum
+
+
 def sparsemax(s: Array) -> Array:
     """The Euclidean projection of each row (last axis) onto the probability simplex.
 
     As optax's ``projection_simplex``: ``u`` the row sorted in decreasing order, ``k`` the
     number of ``j`` with ``1/j + u_j - cumsum(u)_j / j > 0`` (at least 1), and
     ``p = max(1/k + s - cumsum(u)_k / k, 0)``. Exact for any finite scores (no exponentials).
+
+    Where ``cumsum(u)`` overflows, optax's answer is wrong: ``[1e308, 1e308]`` projects to
+    ``[1, 1]`` (a loss of -0.5, below the minimum 0) and ``[-1e308, -1e308]`` to ``[inf, inf]``
+    (NaN) where ``[1/2, 1/2]`` and a loss of 1/4 are exact; an ``inf`` reached past the support
+    counts the condition as holding there. Those rows are projected from their differences
+    (the projection does not change when every score moves by the same amount): shifted by
+    their maximum, with ``k`` the leading run of ``j`` where the condition holds (in exact
+    arithmetic, exactly the ones where it holds). Every other row is optax's, bit for bit.
     """
-    n = s.shape[-1]
-    u = -np.sort(-s, axis=-1)
-    cumsum = np.cumsum(u, axis=-1)
-    ind = np.arange(1, n + 1, dtype=s.dtype)
-    k = np.count_nonzero(1 / ind + (u - cumsum / ind) > 0, axis=-1)[..., None]
-    threshold = np.take_along_axis(cumsum, k - 1, axis=-1)
-    return np.maximum(1 / k + (s - threshold / k), 0).astype(s.dtype, copy=False)
+    p, cumsum = _projection(s, leading_run=False)
+    overflowed = ~np.all(np.isfinite(cumsum), axis=-1, keepdims=True)
+    if overflowed.any():
+        shifted, _ = _projection(s - np.max(s, axis=-1, keepdims=True), leading_run=True)
+        p = np.where(overflowed, shifted, p)
+    return p
 
 
 @family.loss(

@@ -475,10 +475,14 @@ def circle(
     safe_s = np.where(defined, s, 0)
     values = np.where(defined, softplus(safe_s), 0)
     ds = np.where(defined, sigmoid(safe_s), 0)[:, None]
-    d_pos = -gamma * ((margin - d) * (pos_raw >= 0) - pos_weight)
-    d_neg = -gamma * (((1 - margin) - d) * (neg_raw >= 0) + neg_weight)
+    # The slopes over -gamma; gamma multiplies sigmoid(s) first, which is in [0, 1]: where the loss saturates
+    # at 0 (sigmoid(s) = 0, e.g. gamma = -1e308) the gradient is 0, not 0 times an overflowed slope (NaN).
+    unit_pos = (margin - d) * (pos_raw >= 0) - pos_weight
+    unit_neg = ((1 - margin) - d) * (neg_raw >= 0) + neg_weight
     # where() rather than a product: an entry outside a mask weighs 0 even where its slope overflowed
-    d_dist = ds * (np.where(positive, pos_softmax * d_pos, 0) + np.where(negative, neg_softmax * d_neg, 0))
+    d_dist = (ds * -gamma) * (
+        np.where(positive, pos_softmax * unit_pos, 0) + np.where(negative, neg_softmax * unit_neg, 0)
+    )
     d_gram = -d_dist * (raw >= 0)
 
     def vjp(g: Array) -> dict[str, Array]:
