@@ -92,7 +92,7 @@ class Helpers:
     async def respond(self, codec: Codec[Any], loss: str | None, body: Body, meta: Meta, max_elements: int) -> Answer:
         shared = await to_thread.run_sync(_share, body.take())
         try:
-            future = self._pool().submit(_respond_in_helper, codec, loss, shared.name, body.size, meta, max_elements)
+            future = self._submit(_respond_in_helper, codec, loss, shared.name, body.size, meta, max_elements)
             try:
                 # Shielded: the helper finishes what it started; if this request is cancelled
                 # meanwhile (the client left), the answer's segment is removed when it is done.
@@ -113,6 +113,15 @@ class Helpers:
             shared.unlink()
         content = await to_thread.run_sync(_take, name, size)
         return replace(answer, content=content)
+
+    def _submit(self, *call: Any) -> Future[Any]:
+        """Submit to the pool; one that broke before this request (a helper died between requests) is replaced
+        first: nothing of this request ran there, so it runs, rather than costing a 503."""
+        try:
+            return self._pool().submit(*call)
+        except BrokenProcessPool:
+            self._replace()
+            return self._pool().submit(*call)
 
     def _replace(self) -> None:
         broken, self._executor = self._executor, None

@@ -2,8 +2,9 @@
 
 The threshold is lowered to 1 KiB so that small test bodies go to the helpers, and every answer is
 compared with the same request computed in the worker (helpers off): same status, same bytes.
-Metrics count each computation once, in the worker; a dead helper costs its request a 503 and
-the next request gets a fresh one; shared memory segments do not outlive their request.
+Metrics count each computation once, in the worker; a helper dying during a request costs that request a
+503 and the next gets a fresh one, one that died between requests costs none; shared memory segments
+do not outlive their request.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import os
 import re
 import signal
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.serving import Body, Meta
+from service.serving import Body, Meta, Refused
 from service.serving.placement import Helpers
 from service.settings import Settings
 
@@ -149,17 +151,48 @@ def test_alone_a_large_body_is_computed_in_the_worker() -> None:
         assert not helper_pids(app)
 
 
-def test_a_dead_helper_is_a_503_and_then_replaced() -> None:
+def test_a_helper_dead_between_requests_costs_no_request() -> None:
+    """The pool broke while idle (the helper was killed): the next request gets a new pool and its answer."""
     app = create_app(Settings(process_offload_bytes=1024, offload_processes=1))
     with TestClient(app) as client, another_request_in_flight(app):
         assert client.post("/losses/mse", content=REQUESTS[0][1], headers=JSON).status_code == 200
-        for pid in helper_pids(app):
+        dead = helper_pids(app)
+        for pid in dead:
             os.kill(pid, signal.SIGKILL)
-        refused = client.post("/losses/mse", content=REQUESTS[0][1], headers=JSON)
-        assert refused.status_code == 503
-        assert refused.headers["retry-after"]
-        assert refused.json()["type"].endswith(":overloaded")
+        deadline = time.monotonic() + 30  # the pool has seen it once it has reaped the process
+        while any(Path(f"/proc/{pid}").exists() for pid in dead) and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert client.post("/losses/mse", content=REQUESTS[0][1], headers=JSON).status_code == 200
+        assert helper_pids(app) and not helper_pids(app) & dead
+
+
+@dataclass(frozen=True)
+class DyingCodec:
+    """A codec whose decode kills the process it runs in: a helper dying in the middle of a request."""
+
+    def parses_json(self, meta: Meta) -> bool:
+        return True
+
+    def decode(self, loss: str | None, body: Body, meta: Meta) -> Any:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def failure(self, error: Exception, meta: Meta) -> Any:
+        raise error
+
+
+def test_a_helper_dying_during_a_request_is_a_503_and_then_replaced() -> None:
+    from service.api.codecs import LossesCodec
+
+    helpers = Helpers(1, retry_after_seconds=3)
+    try:
+        with pytest.raises(Refused) as caught:
+            asyncio.run(helpers.respond(DyingCodec(), "mse", Body(b"{}"), {}, 100))  # type: ignore[arg-type]
+        assert (caught.value.status, caught.value.kind, caught.value.retry_after) == (503, "overloaded", 3)
+        assert "ended before answering" in caught.value.detail
+        answer = asyncio.run(helpers.respond(LossesCodec(), "mse", Body(REQUESTS[0][1]), {}, 10_000))
+        assert answer.status == 200 and orjson.loads(answer.content)["name"] == "mse"
+    finally:
+        helpers.close()
 
 
 @dataclass(frozen=True)
