@@ -255,7 +255,9 @@ VALID = _valid_inputs()
 
 def _is_integer_input(loss: str, name: str) -> bool:
     ref = DOCUMENT["paths"][f"/losses/{loss}"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-    return SCHEMAS[ref.rsplit("/", 1)[1]]["properties"][name]["items"]["$ref"].endswith("IntegerTensor")
+    field = SCHEMAS[ref.rsplit("/", 1)[1]]["properties"][name]
+    array = next(s for s in field.get("anyOf", [field]) if s.get("type") == "array")  # optional: array or null
+    return bool(array["items"]["$ref"].endswith("IntegerTensor"))
 
 
 @pytest.mark.parametrize("loss", sorted(VALID))
