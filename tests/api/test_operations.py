@@ -36,7 +36,7 @@ from pydantic import ValidationError
 from service.app import create_app
 from service.engine import CATALOG
 from service.settings import Settings
-from tests.support.http import JSON, PROBLEM_JSON, ROOT, ServerProcess, free_port, make_checked_client
+from tests.support.http import JSON, PROBLEM_JSON, ROOT, ServerProcess, asgi_request, free_port, make_checked_client
 from tests.support.metrics import delta, multiproc_dir, sample, scrape
 
 INSTANCE = "urn:loss-service:request:"
@@ -105,52 +105,6 @@ def test_http_requests_are_counted_by_route_template(client: TestClient) -> None
     )
     assert inf == 2
     assert delta(before, after, "http_request_duration_seconds_sum", handler="/losses/{name}", method="POST") > 0
-
-
-async def asgi_request(
-    app: Any, method: str, raw_path: bytes, body: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None
-) -> tuple[int, dict[str, str], bytes]:
-    """One request straight through the ASGI app: the path and header bytes exactly as a server passes them.
-
-    (httpx normalises ``..`` out of paths and re-encodes header values; uvicorn does neither.)
-    """
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": raw_path.decode("latin-1"),
-        "raw_path": raw_path,
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"test"), (b"content-length", str(len(body)).encode()), *(headers or [])],
-        "client": ("127.0.0.1", 1234),
-        "server": ("127.0.0.1", 80),
-    }
-    delivered = False
-    messages: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        nonlocal delivered
-        if not delivered:
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.sleep(30)  # not reached: the app has its whole body
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        messages.append(message)
-
-    try:
-        await asyncio.wait_for(app(scope, receive, send), timeout=30)
-    except Exception:  # Starlette re-raises an unhandled error after sending its 500
-        if not messages:
-            raise
-    start = messages[0]
-    response_headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in start.get("headers", [])}
-    content = b"".join(m.get("body", b"") for m in messages[1:])
-    return int(start["status"]), response_headers, content
 
 
 def test_metric_labels_never_carry_raw_paths(client: TestClient) -> None:

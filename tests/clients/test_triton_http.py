@@ -1,7 +1,8 @@
 """A real Open Inference Protocol client nobody here wrote: ``tritonclient.http`` against the real server.
 
 The server runs as a subprocess (``tests/support/http.py``). Every result is compared, to the last
-bit, with what ``POST /losses/{name}`` on the same server answers for the same data.
+bit, with what ``POST /losses/{name}`` on the same server answers for the same data, over the scenarios
+of ``tests/support/oip.py`` (array params as tensors, boolean parameters, a scalar loss, FP32).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.support.http import running_server
-from tests.support.oip import LOGITS, NUMPY_OF, SCENARIOS, reference
+from tests.support.oip import LOGITS, MASK_LOGITS_3, NUMPY_OF, ONE_HOT, SCENARIOS, reference
 from tests.support.require import skip_unless_available
 
 try:
@@ -217,3 +218,21 @@ def test_client_still_works_after_errors(client: Any) -> None:
     result = client.infer("mse", inputs, parameters={"return_grad": True})
     assert result.as_numpy("loss") == 1.0
     assert result.as_numpy("grad_y_pred").tolist() == [[1.0, 1.0]]
+
+
+def test_scalar_loss_refuses_sample_weight(client: Any) -> None:
+    inputs = [
+        make_input("y_true", ONE_HOT, "FP64", True),
+        make_input("y_pred", MASK_LOGITS_3, "FP64", True),
+        make_input("sample_weight", np.ones(2), "FP64", True),
+    ]
+    with pytest.raises(InferenceServerException) as caught:
+        client.infer("generalized_dice", inputs)
+    assert caught.value.status() == "400" and "sample_weight" in caught.value.message()
+
+
+def test_metadata_of_a_segmentation_model(client: Any) -> None:
+    metadata = client.get_model_metadata("multiclass_dice")
+    assert [(t["name"], t["shape"]) for t in metadata["inputs"]] == [("y_true", [-1] * 4), ("y_pred", [-1] * 4)]
+    assert [t["name"] for t in metadata["outputs"]] == ["loss", "grad_y_pred"]
+    assert client.is_model_ready("generalized_kl_divergence") and client.is_model_ready("geman_mcclure")

@@ -97,3 +97,46 @@ SCENARIOS: dict[
         "none",
     ),
 }
+
+# The overlap, divergence and robust losses' scenarios, on data of their own.
+_OVERLAP = np.random.default_rng(29)
+ONE_HOT = np.eye(3)[_OVERLAP.integers(0, 3, (2, 4, 4))]
+MASK_LOGITS_3 = _OVERLAP.normal(0, 2, (2, 4, 4, 3))
+MASKS = (_OVERLAP.uniform(size=(2, 4, 4)) < 0.4).astype(float)
+MASK_LOGITS = _OVERLAP.normal(0, 2, (2, 4, 4))
+MASSES = _OVERLAP.uniform(0, 2, (3, 5))
+LOG_Q = _OVERLAP.normal(0, 1, (3, 5))
+Y = _OVERLAP.normal(size=(3, 4))
+P = Y + _OVERLAP.normal(0, 2, (3, 4))
+SCENARIOS |= {
+    "multiclass_dice-class_weight": (
+        "multiclass_dice",
+        {"y_true": (ONE_HOT, "real"), "y_pred": (MASK_LOGITS_3, "real")},
+        {"class_weight": np.array([0.5, 1.0, 2.0])},
+        {"ignore_background": True, "alpha": 0.3, "beta": 0.7},
+        "none",
+    ),
+    "binary_dice": (
+        "binary_dice",
+        {"y_true": (MASKS, "real"), "y_pred": (MASK_LOGITS, "real")},
+        {},
+        {"smooth": 0.5},
+        "sum",
+    ),
+    "generalized_dice": (
+        "generalized_dice",
+        {"y_true": (ONE_HOT, "real"), "y_pred": (MASK_LOGITS_3, "real")},
+        {},
+        {},
+        None,
+    ),
+    "generalized_kl_divergence": (
+        "generalized_kl_divergence",
+        {"y_true": (MASSES, "real"), "y_pred": (LOG_Q, "real")},
+        {},
+        {},
+        "mean",
+    ),
+    "charbonnier": ("charbonnier", {"y_true": (Y, "real"), "y_pred": (P, "real")}, {}, {}, "none"),
+    "welsch": ("welsch", {"y_true": (Y, "real"), "y_pred": (P, "real")}, {}, {}, "mean"),
+}
