@@ -652,6 +652,77 @@ def section_concurrent(sec: Section) -> None:
         sec.before_after(what, p99, prefix, "x" if prefix == "over" else "ms")
 
 
+def section_grpc(sec: Section) -> None:
+    """The service's gRPC against its own /v2 binary over HTTP, and against MLServer's gRPC, on the same bytes."""
+    import asyncio
+
+    from benchmarks import grpc_load
+
+    (exe, mls), rounds, seconds = R.mls, R.plan.binary_rounds, R.plan.wrk_seconds
+    ours = service(free_port(), grpc_port=free_port())
+    servers = {"service": ours} | ({"MLServer": mlserver(exe, free_port(), free_port(), 0)} if exe else {})
+    if exe:  # as large a message as the service accepts (LOSS_SERVICE_MAX_BODY_BYTES' default)
+        servers["MLServer"].env["MLSERVER_GRPC_MAX_MESSAGE_LENGTH"] = str(64 * 2**20)
+    grpc = {k: int(s.env.get("LOSS_SERVICE_GRPC_PORT") or s.env["MLSERVER_GRPC_PORT"]) for k, s in servers.items()}
+    notes: list[str] = []
+    with serving(*servers.values(), failed=notes):
+        up = {k: s for k, s in servers.items() if s.proc is not None and s.proc.poll() is None}
+        large = asyncio.run(grpc_load.large(grpc["service"], ours.port, rounds))
+        if "MLServer" in up:  # 3 rounds at most: a 1e6-element request takes it seconds
+            large["MLServer grpc_ms"] = asyncio.run(grpc_load.large(grpc["MLServer"], None, min(rounds, 3)))["grpc_ms"]
+
+        def small(server: Any, port: int, protocol: str) -> dict[str, float]:
+            cpu = tree_stats(server.proc.pid)["cpu"]
+            figures = asyncio.run(grpc_load.small(port, protocol, seconds))
+            return figures | {"cpu_us": (tree_stats(server.proc.pid)["cpu"] - cpu) / figures["requests"] * 1e6}
+
+        measures = {("service", "gRPC"): partial(small, ours, grpc["service"], "grpc")}
+        measures[("service", "HTTP binary")] = partial(small, ours, ours.port, "http_binary")
+        if "MLServer" in up:
+            measures[("MLServer", "gRPC")] = partial(small, up["MLServer"], grpc["MLServer"], "grpc")
+        found = alternate(R.plan.wrk_rounds, measures)
+    http_over_grpc = ratio(large["http_binary_ms"], large["grpc_ms"])
+    sec.text(
+        "`ModelInfer` of `mse` with `return_grad` (raw contents, a grpc.aio channel) against the same request as "
+        "`/v2` binary tensors over HTTP/1.1 keep-alive, on one service with shipped defaults and a free "
+        f"`LOSS_SERVICE_GRPC_PORT`; MLServer (parallel_workers=0, {mls if exe else 'not run: ' + mls}) on the same "
+        f"gRPC bytes. Large: 1e6-element FP64 arrays, one request at a time, {rounds} rounds alternating the "
+        f"protocols (MLServer: {min(rounds, 3)}). Small: 32x4, 32 calls at once for {seconds:g} s, "
+        f"{R.plan.wrk_rounds} rounds; server CPU per request from psutil.",
+        *notes,
+    )
+    rows = [
+        ["service, gRPC", c(large["grpc_ms"], "ms"), ""],
+        ["service, HTTP binary", c(large["http_binary_ms"], "ms")],
+    ]
+    rows[1].append(c(http_over_grpc))
+    if "MLServer grpc_ms" in large:
+        rows.append(
+            [
+                "MLServer, gRPC",
+                c(large["MLServer grpc_ms"], "ms"),
+                c(ratio(large["MLServer grpc_ms"], large["grpc_ms"][:3])),
+            ]
+        )
+    sec.table(["1e6 elements", "time", "over the service's gRPC"], rows)
+    grpc_rps = field(found["service", "gRPC"], "req_per_s")
+    sec.table(
+        ["32x4, 32 at once", "req/s", "p50", "p99", "server CPU per request", "service gRPC req/s over this"],
+        [
+            [
+                f"{server}, {protocol}",
+                c(field(v, "req_per_s"), "req/s"),
+                c(field(v, "p50_ms"), "ms"),
+                c(field(v, "p99_ms"), "ms"),
+                c(field(v, "cpu_us"), "us"),
+                c(ratio(grpc_rps, field(v, "req_per_s"))) if (server, protocol) != ("service", "gRPC") else "",
+            ]
+            for (server, protocol), v in found.items()
+        ],
+    )
+    sec.target("gRPC 1e6 mse: HTTP binary time / gRPC time >= 0.9 (gRPC no slower)", http_over_grpc, 0.9, False)
+
+
 SECTIONS: list[tuple[str, Callable[[Section], None]]] = [
     ("Large JSON: the service over HTTP, the in-process floor, a textbook FastAPI endpoint", section_large_json),
     ("Binary Open Inference Protocol, 1e6 elements (MSE + gradient)", section_binary),
@@ -660,6 +731,7 @@ SECTIONS: list[tuple[str, Callable[[Section], None]]] = [
     ("The engine alone against torch CPU (1 thread), forward + gradient", section_engine),
     ("Peak RSS of the server for one 1e6-element JSON request", section_rss),
     ("Small requests while 1e6-element JSON requests run", section_concurrent),
+    ("The Open Inference Protocol over gRPC: against HTTP binary and MLServer's gRPC", section_grpc),
 ]
 
 
@@ -745,7 +817,8 @@ def main(argv: list[str] | None = None) -> int:
     R.plan = QUICK if args.quick else FULL
     R.trees += [("before", args.baseline_tree.resolve())] if args.baseline_tree else []
     selected = [n for n in range(1, len(SECTIONS) + 1) if not args.only or n in args.only]
-    R.pa, R.mls = (perf_analyzer_command(), ensure_mlserver()) if 4 in selected else ((None, "not run"),) * 2
+    R.pa = perf_analyzer_command() if 4 in selected else (None, "not run")
+    R.mls = ensure_mlserver() if {4, 8} & set(selected) else (None, "not run")
     started, sections = time.monotonic(), []
     for number in selected:
         title, function = SECTIONS[number - 1]
