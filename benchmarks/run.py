@@ -687,15 +687,14 @@ def section_grpc(sec: Section) -> None:
         "`/v2` binary tensors over HTTP/1.1 keep-alive, on one service with shipped defaults and a free "
         f"`LOSS_SERVICE_GRPC_PORT`; MLServer (parallel_workers=0, {mls if exe else 'not run: ' + mls}) on the same "
         f"gRPC bytes. Large: 1e6-element FP64 arrays, one request at a time, {rounds} rounds alternating the "
-        f"protocols (MLServer: {min(rounds, 3)}). Small: 32x4, 32 calls at once for {seconds:g} s, "
-        f"{R.plan.wrk_rounds} rounds; server CPU per request from psutil.",
+        f"protocols after {grpc_load.WARM_UP_ROUNDS} to warm up (MLServer: {min(rounds, 3)}). Small: 32x4, 32 calls "
+        f"at once for {seconds:g} s, {R.plan.wrk_rounds} rounds; server CPU per request from psutil.",
         *notes,
     )
     rows = [
         ["service, gRPC", c(large["grpc_ms"], "ms"), ""],
-        ["service, HTTP binary", c(large["http_binary_ms"], "ms")],
+        ["service, HTTP binary", c(large["http_binary_ms"], "ms"), c(http_over_grpc)],
     ]
-    rows[1].append(c(http_over_grpc))
     if "MLServer grpc_ms" in large:
         rows.append(
             [
@@ -720,7 +719,6 @@ def section_grpc(sec: Section) -> None:
             for (server, protocol), v in found.items()
         ],
     )
-    sec.target("gRPC 1e6 mse: HTTP binary time / gRPC time >= 0.9 (gRPC no slower)", http_over_grpc, 0.9, False)
 
 
 SECTIONS: list[tuple[str, Callable[[Section], None]]] = [
