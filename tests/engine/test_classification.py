@@ -216,10 +216,11 @@ class TestSparseCategoricalFocal(LossTests, TorchParity, JaxParity):
         # Keras's path: p / sum(p) = [0.2, 0.8], target 1: l = alpha (0.2)^2 (-log 0.8); alpha 1 (the default)
         v = values("sparse_categorical_focal", {"from_logits": False}, y_true=[1], y_pred=[[0.1, 0.4]])
         assert v[0] == pytest.approx(0.04 * -math.log(0.8), rel=1e-14)
-        # a one-hot prediction is clipped to [eps, 1 - eps]: l = eps^2 (-log(1 - eps)), gradient 0 (the clip acted)
-        eps = 1e-7
+        # a one-hot prediction is clipped to [eps, 1 - eps]: with q = fl(1 - eps), Keras's arithmetic gives
+        # l = (1 - q)^2 (-log q) (1 - q is not eps exactly: 1.6e-9 apart), gradient 0 (the clip acted)
+        q = 1.0 - 1e-7
         v = values("sparse_categorical_focal", {"from_logits": False}, y_true=[0], y_pred=[[1.0, 0.0]])
-        assert v[0] == pytest.approx(eps**2 * -math.log1p(-eps), rel=1e-9)
+        assert v[0] == pytest.approx((1.0 - q) ** 2 * -math.log(q), rel=1e-12, abs=0.0)
         g = grad("sparse_categorical_focal", {"from_logits": False}, y_true=[0], y_pred=[[1.0, 0.0]])
         np.testing.assert_array_equal(g, [[0.0, 0.0]])
 
