@@ -7,7 +7,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from starlette.middleware import Middleware
@@ -27,10 +27,11 @@ from .api.routes import allow_methods, batch, docs, explorer, health, losses, v2
 from .api.schemas import batch_models, request_model_of, response_model_of
 from .engine import CATALOG
 from .logs import start_access_log
-from .rpc import GrpcServer
-from .rpc.server import address
 from .serving import LossService
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .rpc import GrpcServer
 
 logger = logging.getLogger("service")
 TITLE = "Loss service"
@@ -56,8 +57,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         return service.admission.draining
 
     stop_access_log = start_access_log()
-    grpc_server = None
+    grpc_server: GrpcServer | None = None
     if settings.grpc_port:
+        from .rpc import GrpcServer  # grpcio and protobuf are loaded only where gRPC is served
+        from .rpc.server import address
+
         grpc_server = GrpcServer(service, settings, ready=lambda: bool(app.state.ready) and not draining())
     try:
         if grpc_server is not None:  # on this worker's event loop; a port it cannot bind fails the start-up
