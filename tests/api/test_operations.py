@@ -29,7 +29,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
@@ -37,7 +36,7 @@ from service.app import create_app
 from service.engine import CATALOG
 from service.settings import Settings
 from tests.support.http import JSON, PROBLEM_JSON, ROOT, ServerProcess, asgi_request, free_port, make_checked_client
-from tests.support.metrics import delta, multiproc_dir, sample, scrape
+from tests.support.metrics import counts_by_worker, delta, multiproc_dir, sample, scrape
 
 INSTANCE = "urn:loss-service:request:"
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
@@ -509,18 +508,6 @@ def two_workers() -> Iterator[ServerProcess]:
                 shutil.rmtree(directory, ignore_errors=True)
 
 
-def _mse_counts_by_worker(directory: Path) -> dict[str, float]:
-    counts = {}
-    for path in directory.glob("counter_*.db"):
-        total = 0.0
-        for metric in MultiProcessCollector.merge([str(path)], accumulate=True):
-            for s in metric.samples:
-                if s.name == "http_requests_total" and s.labels.get("handler") == "/losses/{name}":
-                    total += s.value
-        counts[path.stem] = total
-    return counts
-
-
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads worker environments from /proc")
 def test_multiprocess_metrics_add_up_across_workers(two_workers: ServerProcess) -> None:
     directory = multiproc_dir(two_workers)
@@ -538,10 +525,10 @@ def test_multiprocess_metrics_add_up_across_workers(two_workers: ServerProcess) 
         for thread in threads:
             thread.join(timeout=20)
         sent += len(threads)
-        by_worker = _mse_counts_by_worker(directory)
+        by_worker = counts_by_worker(directory, "http_requests_total", handler="/losses/{name}")
         if sum(1 for count in by_worker.values() if count > 0) >= 2:
             break
-    by_worker = _mse_counts_by_worker(directory)
+    by_worker = counts_by_worker(directory, "http_requests_total", handler="/losses/{name}")
     assert sum(1 for count in by_worker.values() if count > 0) == 2, by_worker
     assert sum(by_worker.values()) == sent
 

@@ -23,10 +23,9 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.support.http import ServerProcess
-from tests.support.metrics import delta, multiproc_dir, sample, scrape
+from tests.support.metrics import counts_by_worker, delta, multiproc_dir, sample, scrape
 from tests.support.require import skip_unless_available
 from tests.support.rpc import INFER, call, held_call, in_flight, wait_until
 
@@ -447,18 +446,6 @@ def test_overload_is_unavailable_with_retry_after_and_large_messages_compute_in_
 # --- several workers share the port -------------------------------------------------------------
 
 
-def _grpc_calls_by_worker(directory: Path) -> dict[str, float]:
-    counts = {}
-    for path in directory.glob("counter_*.db"):
-        total = 0.0
-        for metric in MultiProcessCollector.merge([str(path)], accumulate=True):
-            for s in metric.samples:
-                if s.name == "grpc_server_handled_total" and s.labels.get("grpc_method") == "ModelInfer":
-                    total += s.value
-        counts[path.stem] = total
-    return counts
-
-
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads worker environments from /proc")
 def test_two_workers_both_serve_the_grpc_port() -> None:
     """Each worker binds the port with SO_REUSEPORT; the kernel spreads new connections over them."""
@@ -472,9 +459,9 @@ def test_two_workers_both_serve_the_grpc_port() -> None:
                     assert code == grpc.StatusCode.OK, details
                     assert loss_of(response) == 0.28125
                 sent += 1
-            if sum(1 for count in _grpc_calls_by_worker(directory).values() if count > 0) >= 2:
+            by_worker = counts_by_worker(directory, "grpc_server_handled_total", grpc_method="ModelInfer")
+            if sum(1 for count in by_worker.values() if count > 0) >= 2:
                 break
-        by_worker = _grpc_calls_by_worker(directory)
         assert sum(1 for count in by_worker.values() if count > 0) == 2, by_worker
         assert sum(by_worker.values()) == sent
         with httpx.Client(base_url=server.url, timeout=10) as http:

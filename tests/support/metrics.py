@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 if TYPE_CHECKING:
@@ -68,3 +69,16 @@ def multiproc_dir(server: ServerProcess) -> Path:
                 dirs.add(item.split(b"=", 1)[1].decode())
     assert len(dirs) == 1, dirs  # every worker writes to the same directory
     return Path(dirs.pop())
+
+
+def counts_by_worker(directory: Path, name: str, **labels: str) -> dict[str, float]:
+    """Each worker's count of the samples ``name`` with ``labels``, from its own file in the multiprocess directory."""
+    counts = {}
+    for path in directory.glob("counter_*.db"):
+        counts[path.stem] = sum(
+            s.value
+            for metric in MultiProcessCollector.merge([str(path)], accumulate=True)
+            for s in metric.samples
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+        )
+    return counts
