@@ -8,36 +8,26 @@ from typing import Any
 import numpy as np
 
 from service.engine import CATALOG, compute
+from tests.support.calls import infer, outputs, pointers, post
 
-
-def post(client: Any, name: str, body: dict[str, Any]) -> Any:
-    """``POST /losses/{name}`` with ``body`` (arrays as nested lists)."""
-    encoded = {k: np.asarray(v).tolist() if isinstance(v, np.ndarray) else v for k, v in body.items()}
-    return client.post(f"/losses/{name}", json=encoded)
+__all__ = ["assert_served_alike", "post", "problem_pointers", "v2_infer"]
 
 
 def problem_pointers(response: Any, status: int = 422) -> list[str]:
     """The JSON Pointers of a problem response with ``status`` (and check it is a problem)."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
-    return [error["pointer"] for error in response.json().get("errors", [])]
+    return pointers(response)
 
 
 def v2_infer(
     client: Any, name: str, tensors: dict[str, Any], parameters: dict[str, Any]
 ) -> tuple[int, dict[str, np.ndarray] | str]:
     """The Open Inference Protocol in JSON: FP64 tensors in, the outputs by name (or the error) out."""
-    inputs = []
-    for tensor_name, value in tensors.items():
-        array = np.asarray(value, dtype=np.float64)
-        inputs.append(
-            {"name": tensor_name, "shape": list(array.shape), "datatype": "FP64", "data": array.reshape(-1).tolist()}
-        )
-    response = client.post(f"/v2/models/{name}/infer", json={"inputs": inputs, "parameters": parameters})
+    response = infer(client, name, {k: np.asarray(v, dtype=np.float64) for k, v in tensors.items()}, **parameters)
     if response.status_code != 200:
         return response.status_code, response.json()["error"]
-    outputs = response.json()["outputs"]
-    return 200, {o["name"]: np.asarray(o["data"], dtype=np.float64).reshape(o["shape"]) for o in outputs}
+    return 200, outputs(response)
 
 
 def assert_served_alike(
