@@ -239,10 +239,13 @@ class ServerProcess:
 
     def log_records(self) -> list[dict[str, Any]]:
         """Every stdout line, parsed: the log is JSON lines, so each must parse to an object."""
-        records = []
-        for line in self.log().splitlines():
+        records, log = [], self.log()
+        for line in log.splitlines():
             if line.strip():
-                record = json.loads(line)
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    raise AssertionError(f"a log line is not JSON: {line!r}; the whole log:\n{log}") from None
                 assert isinstance(record, dict), line
                 records.append(record)
         return records
