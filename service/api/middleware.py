@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..serving import Admission, Refused
 from ..settings import Settings
+from .body import header
 from .codecs import V2Error
 from .metrics import count_request
 from .problems import ProblemError, as_problem
@@ -34,13 +35,6 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 def request_id_or_new(incoming: str | None) -> str:
     """The client's request id when it is a valid one (``X-Request-ID``, or gRPC's ``x-request-id``), else a new one."""
     return incoming if incoming is not None and _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(16)
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key.lower() == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 async def answer_problem(scope: Scope, receive: Receive, send: Send, error: Exception) -> None:
@@ -66,13 +60,13 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = request_id_or_new(_header(scope, b"x-request-id"))
+        request_id = request_id_or_new(header(scope, b"x-request-id"))
         scope.setdefault("state", {})["request_id"] = request_id
-        header = (b"x-request-id", request_id.encode())
+        id_header = (b"x-request-id", request_id.encode())
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), header]
+                message["headers"] = [*message.get("headers", []), id_header]
             await send(message)
 
         await self.app(scope, receive, send_with_id)
@@ -168,7 +162,7 @@ class GzipRequestMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         posted = scope["type"] == "http" and scope["method"] == "POST"  # only a computation's body is read
-        encoding = (_header(scope, b"content-encoding") or "identity").strip().lower() if posted else ""
+        encoding = (header(scope, b"content-encoding") or "identity").strip().lower() if posted else ""
         if encoding in ("", "identity"):
             await self.app(scope, receive, send)
             return

@@ -8,17 +8,33 @@ response schema, generated from the catalog) though a single route serves them a
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 from ...serving import Answer, Body
 from ...settings import Settings
 from ..body import read_body
+
+Handler = Callable[[Scope, Receive], Awaitable[Answer]]
+"""A computation's endpoint: the answer to the request in the scope, its body read from ``receive``."""
+
+
+class Operation:
+    """A computation's endpoint as a plain ASGI app, which is how Starlette's ``Route`` calls anything
+    but a function: no ``Request`` object and no second exception wrapper per request. What it
+    raises reaches the app's exception handlers (``ExceptionMiddleware``) as a function's would."""
+
+    __slots__ = ("handle",)
+
+    def __init__(self, handle: Handler) -> None:
+        self.handle = handle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await response(await self.handle(scope, receive))(scope, receive, send)
 
 
 class OperationRoute(Route):
@@ -51,11 +67,11 @@ def allow_methods(routes: Iterable[BaseRoute]) -> None:
             route.allowed = sorted(methods[route.path])  # type: ignore[attr-defined]
 
 
-def body_reader(request: Request, settings: Settings):  # type: ignore[no-untyped-def]
+def body_reader(scope: Scope, receive: Receive, settings: Settings) -> Callable[[], Awaitable[Body]]:
     """The request's body, read when the service asks for it (413, 408 as ``read_body`` says)."""
 
     async def read() -> Body:
-        return Body(await read_body(request, settings.max_body_bytes, settings.request_timeout_seconds))
+        return Body(await read_body(scope, receive, settings.max_body_bytes, settings.request_timeout_seconds))
 
     return read
 

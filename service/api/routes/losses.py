@@ -7,9 +7,10 @@ from typing import Any
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope
 
 from ...engine import CATALOG
-from ...serving import LossService
+from ...serving import Answer, LossService
 from ...settings import Settings
 from ..body import require_json
 from ..catalog import Catalog, LossInfo, catalog
@@ -17,7 +18,7 @@ from ..codecs import LossesCodec
 from ..codecs.losses import spec_of, unknown_loss
 from ..problems import PROBLEM_JSON
 from ..schemas import COMPONENTS, request_model_of, response_model_of
-from . import OperationRoute, Routes, body_reader, response
+from . import Operation, OperationRoute, Routes, body_reader
 
 _PROBLEMS = {
     400: "the body is not JSON (or uses NaN/Infinity), or a gzip body is corrupt",
@@ -46,12 +47,12 @@ def routes(service: LossService, settings: Settings) -> Routes:
     codec = LossesCodec()
     infos = catalog()
 
-    async def compute_loss(request: Request) -> Response:
-        name = request.path_params["name"]
+    async def compute_loss(scope: Scope, receive: Receive) -> Answer:
+        name = scope["path_params"]["name"]
         spec_of(name)  # an unknown name is 404 before the body is looked at
-        require_json(request)
-        meta = {"request_id": request.state.request_id}
-        return response(await service.answer(codec, name, body_reader(request, settings), meta))
+        require_json(scope)
+        meta = {"request_id": scope["state"]["request_id"]}
+        return await service.answer(codec, name, body_reader(scope, receive, settings), meta)
 
     async def list_losses() -> Catalog:
         return Catalog(losses=list(infos.values()))
@@ -80,7 +81,7 @@ def routes(service: LossService, settings: Settings) -> Routes:
         responses=problem_responses(404),
     )
     return Routes(
-        served=[OperationRoute("/losses/{name}", compute_loss, methods=["POST"]), listing, describing],
+        served=[OperationRoute("/losses/{name}", Operation(compute_loss), methods=["POST"]), listing, describing],
         documented=[listing, describing, *_documented_operations(infos)],
     )
 

@@ -11,14 +11,16 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
+from starlette.types import Receive, Scope
 
 from ... import __version__
-from ...serving import Body, LossService, respond
+from ...serving import Answer, Body, LossService, respond
 from ...settings import Settings
+from ..body import header
 from ..codecs import InferCodec, V2Error
 from ..codecs.inference import SERVER_NAME, model_metadata, model_or_404
 from ..problems import ProblemError
-from . import OperationRoute, Routes, body_reader, response
+from . import Operation, OperationRoute, Routes, body_reader
 from .health import is_ready
 
 # Documentation models (the routes read raw bytes; these describe the JSON for the OpenAPI document).
@@ -142,18 +144,17 @@ async def version_ready(name: str, version: str) -> Response:
 def routes(service: LossService, settings: Settings) -> Routes:
     codec = InferCodec()
 
-    async def infer(request: Request) -> Response:
-        name = request.path_params["name"]
-        model_or_404(name, request.path_params.get("version"))  # before the body is read
-        meta = {"request_id": request.state.request_id}
-        header_length = request.headers.get("inference-header-content-length")
+    async def infer(scope: Scope, receive: Receive) -> Answer:
+        name, version = scope["path_params"]["name"], scope["path_params"].get("version")
+        model_or_404(name, version)  # before the body is read
+        meta = {"request_id": scope["state"]["request_id"]}
+        header_length = header(scope, b"inference-header-content-length")
         if header_length is not None:
             meta["header_length"] = header_length
         try:
-            answer = await service.answer(codec, name, body_reader(request, settings), meta)
+            return await service.answer(codec, name, body_reader(scope, receive, settings), meta)
         except ProblemError as problem:  # the body could not be read (413, 408)
             raise V2Error(problem.status, problem.detail) from None
-        return response(answer)
 
     server = [
         APIRoute(
@@ -186,8 +187,8 @@ def routes(service: LossService, settings: Settings) -> Routes:
         ),
     ]
     served: list[BaseRoute] = [
-        OperationRoute("/v2/models/{name}/infer", infer, methods=["POST"]),
-        OperationRoute("/v2/models/{name}/versions/{version}/infer", infer, methods=["POST"]),
+        OperationRoute("/v2/models/{name}/infer", Operation(infer), methods=["POST"]),
+        OperationRoute("/v2/models/{name}/versions/{version}/infer", Operation(infer), methods=["POST"]),
     ]
     documented: list[BaseRoute] = list(server)
     for path, prefix, describe, check in (
