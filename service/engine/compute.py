@@ -110,8 +110,11 @@ def _in_dtype(unreduced: Unreduced, dtype: np.dtype) -> Unreduced:
 def _as_real(name: str, raw: Array, dtype: np.dtype) -> Array:
     if raw.dtype.kind not in "iuf":
         raise InvalidInput(f"{name} must hold numbers", [Issue((name,), f"got an array of {raw.dtype}")])
-    with np.errstate(over="ignore"):
-        values = raw.astype(dtype, copy=False)
+    if raw.dtype == dtype:
+        values = raw
+    else:
+        with np.errstate(over="ignore"):
+            values = raw.astype(dtype)
     finite = np.isfinite(values)
     if not finite.all():  # JSON numbers are finite, so this is float32 overflow
         raise InvalidInput(

@@ -145,9 +145,9 @@ def respond(codec: Codec[Any], loss: str | None, body: Body, meta: Meta, max_ele
         if item.request is not None and item.error is None:
             _run(item, max_elements)
     answer = codec.encode(decoded, items, meta)
-    answer.computed.extend(
+    answer.computed += [
         Computed(item.loss, item.status, item.elements, item.seconds) for item in items if item.loss is not None
-    )
+    ]
     return answer
 
 
