@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from starlette.middleware import Middleware
-from starlette.middleware.gzip import GZipMiddleware
 
 from . import __version__
 from .api.middleware import (
     AccessMiddleware,
     AdmissionMiddleware,
     GzipRequestMiddleware,
+    GzipResponseMiddleware,
     RequestIdMiddleware,
     drain_on_signals,
 )
@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Middleware(GzipRequestMiddleware, settings=settings),
     ]
     if settings.gzip_level:  # inside AccessMiddleware, which counts the bytes actually sent
-        middleware.append(Middleware(GZipMiddleware, minimum_size=1024, compresslevel=settings.gzip_level))
+        middleware.append(Middleware(GzipResponseMiddleware, minimum_size=1024, compresslevel=settings.gzip_level))
     app = FastAPI(
         title=TITLE,
         version=__version__,
