@@ -31,7 +31,6 @@ form).
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any, ClassVar
 
@@ -39,6 +38,8 @@ import numpy as np
 import pytest
 
 from service.engine import CATALOG, InvalidInput, compute
+from tests.support.api_parity import assert_served_alike, problem_pointers
+from tests.support.calls import infer, post
 from tests.support.engine import (
     Case,
     Inputs,
@@ -546,7 +547,6 @@ class TestLinearCrossentropy(LossTests, TorchParity):
 
 # Over HTTP: POST /losses/{name}, /v2 (in process), the catalog, the OpenAPI document, the 422s.
 
-JSON = {"content-type": "application/json"}
 #: One request per new loss: inputs and params.
 HTTP_REQUESTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "sparse_categorical_focal": (
@@ -569,85 +569,39 @@ HTTP_REQUESTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 }
 
 
-def _post(client: Any, name: str, body: dict[str, Any]) -> Any:
-    return client.post(f"/losses/{name}", content=json.dumps(body).encode(), headers=JSON)
-
-
-def _pointers(response: Any) -> list[str]:
-    assert response.status_code == 422, response.text
-    return [e["pointer"] for e in response.json()["errors"]]
-
-
-def _v2_tensor(name: str, value: Any, spec_integer: bool) -> dict[str, Any]:
-    array = np.asarray(value)
-    integer = spec_integer or (array.dtype.kind == "i" and name == "y_true")
-    return {
-        "name": name,
-        "shape": list(array.shape),
-        "datatype": "INT64" if integer else "FP64",
-        "data": array.reshape(-1).tolist(),
-    }
-
-
 class TestOverHttp:
     @pytest.mark.parametrize("name", sorted(HTTP_REQUESTS))
     @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
     def test_post_and_v2_give_the_engine_result(self, api_client: Any, name: str, reduction: str) -> None:
         inputs, params = HTTP_REQUESTS[name]
-        spec = CATALOG[name]
-        expected = compute(spec, inputs, params, reduction=reduction, return_grad=True)
-        assert expected.grads is not None
-        response = _post(api_client, name, {**inputs, "params": params, "reduction": reduction, "return_grad": True})
-        assert response.status_code == 200, response.text
-        document = response.json()
-        np.testing.assert_array_equal(document["loss"], expected.loss)
-        assert set(document["grad"]) == set(expected.grads)
-        for key, value in expected.grads.items():
-            np.testing.assert_array_equal(document["grad"][key], value)
-
-        integer = {i.name: i.integer for i in spec.inputs}
-        array_params = {k: v for k, v in params.items() if isinstance(v, list)}
-        tensors = [_v2_tensor(k, v, integer[k]) for k, v in inputs.items()]
-        tensors += [{"name": k, "shape": [len(v)], "datatype": "FP64", "data": v} for k, v in array_params.items()]
-        parameters = {k: v for k, v in params.items() if k not in array_params}
-        body = {"inputs": tensors, "parameters": {**parameters, "reduction": reduction, "return_grad": True}}
-        response = api_client.post(f"/v2/models/{name}/infer", content=json.dumps(body).encode(), headers=JSON)
-        assert response.status_code == 200, response.text
-        outputs = {o["name"]: o for o in response.json()["outputs"]}
-        np.testing.assert_array_equal(np.reshape(outputs["loss"]["data"], outputs["loss"]["shape"]), expected.loss)
-        for key, value in expected.grads.items():
-            out = outputs[f"grad_{key}"]
-            np.testing.assert_array_equal(np.reshape(out["data"], out["shape"]), value)
+        assert_served_alike(api_client, name, inputs, params, reduction)
 
     def test_linear_bias_may_be_omitted_or_null(self, api_client: Any) -> None:
         inputs, params = HTTP_REQUESTS["linear_crossentropy"]
         without = {k: v for k, v in inputs.items() if k != "linear_bias"}
         for body in (without, {**without, "linear_bias": None}):
-            response = _post(api_client, "linear_crossentropy", {**body, "params": params, "return_grad": True})
+            response = post(api_client, "linear_crossentropy", {**body, "params": params, "return_grad": True})
             assert response.status_code == 200, response.text
             assert set(response.json()["grad"]) == {"x", "linear_weight"}
             expected = compute(CATALOG["linear_crossentropy"], without, params)
             assert response.json()["loss"] == expected.loss
         # over /v2 too; x is required there
-        tensors = [_v2_tensor(k, v, False) for k, v in without.items()]
-        tensors.append({"name": "class_weight", "shape": [3], "datatype": "FP64", "data": params["class_weight"]})
-        body = {"inputs": tensors, "parameters": {"label_smoothing": 0.1}}
-        response = api_client.post("/v2/models/linear_crossentropy/infer", json=body)
+        tensors = {**without, "class_weight": params["class_weight"]}
+        response = infer(api_client, "linear_crossentropy", tensors, label_smoothing=0.1)
         assert response.status_code == 200, response.text
         assert response.json()["outputs"][0]["data"] == [expected.loss]
-        body = {"inputs": [t for t in tensors if t["name"] != "x"]}
-        response = api_client.post("/v2/models/linear_crossentropy/infer", json=body)
+        response = infer(api_client, "linear_crossentropy", {k: v for k, v in tensors.items() if k != "x"})
         assert response.status_code == 400 and "['x']" in response.json()["error"]
 
     def test_probability_targets_over_http(self, api_client: Any) -> None:
         inputs, _ = HTTP_REQUESTS["linear_crossentropy"]
         inputs = {**inputs, "y_true": [[0.0, 0.2, 0.8], [1.0, 0.0, 0.0], [0.3, 0.3, 0.4]]}
         body = {**inputs, "reduction": "none"}
-        response = _post(api_client, "linear_crossentropy", body)
+        response = post(api_client, "linear_crossentropy", body)
         assert response.status_code == 200, response.text
         expected = compute(CATALOG["linear_crossentropy"], inputs, reduction="none").loss
         np.testing.assert_array_equal(response.json()["loss"], expected)
-        assert _pointers(_post(api_client, "linear_crossentropy", {**body, "params": {"ignore_index": 0}})) == [
+        assert problem_pointers(post(api_client, "linear_crossentropy", {**body, "params": {"ignore_index": 0}})) == [
             "/params/ignore_index"
         ]
 
@@ -700,22 +654,22 @@ class TestOverHttp:
     def test_422s_point_at_the_fault(self, api_client: Any, name: str, change: dict[str, Any], pointer: str) -> None:
         inputs, params = HTTP_REQUESTS[name]
         body = {**inputs, "params": params, **change}
-        assert pointer in _pointers(_post(api_client, name, body))
+        assert pointer in problem_pointers(post(api_client, name, body))
 
     def test_changed_rows_over_http(self, api_client: Any) -> None:
         body = {"y_true": [[0.5, 0.5]], "y_pred": [[0.25, 0.75]], "params": {"class_weight": [2.0, 4.0]}}
-        response = _post(api_client, "categorical_crossentropy", body)
+        response = post(api_client, "categorical_crossentropy", body)
         assert response.status_code == 200
         assert response.json()["loss"] == pytest.approx(-(math.log(0.25) + 2 * math.log(0.75)), rel=1e-15)
         body = {"y_true": [[0.0, 1.0]], "y_pred": [[0.1, 0.4]], "params": {"alpha": [0.1, 3.0]}}
-        response = _post(api_client, "categorical_focal", body)
+        response = post(api_client, "categorical_focal", body)
         assert response.json()["loss"] == pytest.approx(3 * 0.04 * -math.log(0.8), rel=1e-14)
         for alpha, pointer in ((1.5, "/params/alpha"), ([0.5, -1.0], "/params/alpha"), ([0.5], "/params/alpha")):
-            assert set(_pointers(_post(api_client, "categorical_focal", {**body, "params": {"alpha": alpha}}))) == {
-                pointer
-            }
+            assert set(
+                problem_pointers(post(api_client, "categorical_focal", {**body, "params": {"alpha": alpha}}))
+            ) == {pointer}
         body = {"y_true": [[0.5, 0.5]], "y_pred": [[0.25, 0.75]], "params": {"class_weight": [2.0]}}
-        assert _pointers(_post(api_client, "categorical_crossentropy", body)) == ["/params/class_weight"]
+        assert problem_pointers(post(api_client, "categorical_crossentropy", body)) == ["/params/class_weight"]
         # over /v2, the per-class alpha is a tensor input
         tensors = [
             {"name": "y_true", "shape": [1, 2], "datatype": "FP64", "data": [0.0, 1.0]},
@@ -742,7 +696,7 @@ class TestReferenceSuitesOverHttp:
     """The reference libraries' own test cases, through ``POST /losses/{name}``, with their tolerances."""
 
     def _loss(self, client: Any, name: str, body: dict[str, Any]) -> Any:
-        response = _post(client, name, body)
+        response = post(client, name, body)
         assert response.status_code == 200, response.text
         return response.json()
 

@@ -26,7 +26,8 @@ import numpy as np
 import pytest
 
 from service.engine import CATALOG, InvalidInput, compute
-from tests.support.calls import infer, outputs, pointers, post
+from tests.support.api_parity import assert_served_alike
+from tests.support.calls import infer, pointers, post
 from tests.support.engine import (
     ATOL,
     RTOL,
@@ -159,28 +160,6 @@ def float_tensors(torch: Any, inputs: Inputs, differentiable: tuple[str, ...]) -
         name: torch.tensor(value, dtype=torch.float64).requires_grad_(name in differentiable)
         for name, value in inputs.items()
     }
-
-
-# Through the API.
-
-
-def check_api_and_v2(api_client: Any, loss: str, inputs: Inputs, params: T, reduction: str) -> None:
-    """``POST /losses/{loss}`` and ``/v2/models/{loss}/infer`` give the engine's numbers."""
-    spec = CATALOG[loss]
-    expected = compute(spec, inputs, params, reduction=reduction, return_grad=True)
-    assert expected.grads is not None
-    response = post(api_client, loss, {**inputs, "params": params, "reduction": reduction, "return_grad": True})
-    assert response.status_code == 200, response.text
-    document = response.json()
-    np.testing.assert_array_equal(document["loss"], expected.loss)
-    assert set(document["grad"]) == set(expected.grads)
-    for name, gradient in expected.grads.items():
-        np.testing.assert_array_equal(document["grad"][name], gradient)
-    answer = outputs(infer(api_client, loss, inputs, reduction=reduction, return_grad=True, **params))
-    np.testing.assert_array_equal(answer["loss"].reshape(np.shape(expected.loss)), expected.loss)
-    assert set(answer) == {"loss", *(f"grad_{name}" for name in expected.grads)}
-    for name, gradient in expected.grads.items():
-        np.testing.assert_array_equal(answer[f"grad_{name}"], gradient)
 
 
 class TestMultipleNegativesRanking(LossTests, TorchParity):
@@ -319,8 +298,8 @@ class TestMultipleNegativesRanking(LossTests, TorchParity):
         inputs = triplets(np.random.default_rng(8), (3, 4))
         without = {"anchor": inputs["anchor"], "positive": inputs["positive"]}
         for reduction in ("mean", "sum", "none"):
-            check_api_and_v2(api_client, "multiple_negatives_ranking", inputs, {"scale": 7.5}, reduction)
-            check_api_and_v2(api_client, "multiple_negatives_ranking", without, {}, reduction)
+            assert_served_alike(api_client, "multiple_negatives_ranking", inputs, {"scale": 7.5}, reduction)
+            assert_served_alike(api_client, "multiple_negatives_ranking", without, {}, reduction)
         # null is the same as leaving it out
         body = {**without, "negative": None, "return_grad": True}
         document = post(api_client, "multiple_negatives_ranking", body).json()
@@ -467,7 +446,7 @@ class TestCosent(LossTests):
             assert response.status_code == 422, response.text
             assert pointers(response) == [pointer]
         inputs = {k: np.asarray(v) for k, v in body.items()}
-        check_api_and_v2(api_client, "cosent", inputs, {"scale": 3.0}, "mean")
+        assert_served_alike(api_client, "cosent", inputs, {"scale": 3.0}, "mean")
         entry = api_client.get("/losses/cosent").json()
         assert entry["scalar"] is True and entry["batch"] is True and entry["reductions"] == ["mean"]
 
@@ -544,7 +523,7 @@ class TestNtxent(LossTests):
 
     def test_scalar_refusals_and_v2(self, api_client: Any) -> None:
         inputs = groups(np.random.default_rng(9), (5, 3))
-        check_api_and_v2(api_client, "ntxent", inputs, {"temperature": 0.2}, "mean")
+        assert_served_alike(api_client, "ntxent", inputs, {"temperature": 0.2}, "mean")
         body = {**inputs, "reduction": "none"}
         assert pointers(post(api_client, "ntxent", body)) == ["/reduction"]
         assert pointers(post(api_client, "ntxent", {**inputs, "sample_weight": [1.0] * 5})) == ["/sample_weight"]
@@ -683,7 +662,7 @@ class TestCircle(LossTests):
     def test_api_and_v2(self, api_client: Any) -> None:
         inputs = circle_inputs(0.4)(np.random.default_rng(6), (5, 3))
         for reduction in ("mean", "sum", "none"):
-            check_api_and_v2(api_client, "circle", inputs, {"gamma": 32.0}, reduction)
+            assert_served_alike(api_client, "circle", inputs, {"gamma": 32.0}, reduction)
         response = post(api_client, "circle", {**inputs, "y_true": [0, 1, 2]})
         assert response.status_code == 422 and pointers(response) == ["/y_true"]
 
