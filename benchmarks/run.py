@@ -54,6 +54,7 @@ from benchmarks.tools import (
     versions,
     wait_quiet,
     wrk,
+    wrk_workers,
 )
 
 LARGE, QUIET = ("mse", "binary_crossentropy", "categorical_crossentropy"), 0.10  # QUIET: the others' CPU share
@@ -350,14 +351,13 @@ def section_small(sec: Section) -> None:
             size = len(expect_ok("small", request(svc["service after"].port, "/losses/mse", body))[3])
             env = {"BENCH_CONSTANT_BYTES": str(size)}
             with serving(app_server("constant", "benchmarks.constant_app:app", free_port(), workers, env)) as constant:
-                targets = {k: (s.port, "/losses/mse") for k, s in svc.items()} | {
-                    "FastAPI constant": (constant.port, "/constant")
-                }
-                for port, path in targets.values() if R.plan.warmup else []:
-                    wrk(port, path, body, R.plan.warmup)
+                targets = {k: (s, "/losses/mse") for k, s in svc.items()}
+                targets["FastAPI constant"] = (constant, "/constant")
+                for server, path in targets.values() if R.plan.warmup else []:
+                    wrk(server.port, path, body, R.plan.warmup)
                 found = alternate(
                     R.plan.wrk_rounds,
-                    {k: partial(wrk, port, path, body, R.plan.wrk_seconds) for k, (port, path) in targets.items()},
+                    {k: partial(wrk_workers, s, path, body, R.plan.wrk_seconds) for k, (s, path) in targets.items()},
                 )
         rps = {k: field(v, "rps") for k, v in found.items()} | {
             f"p99 {k}": field(v, "p99_ms") for k, v in found.items()
@@ -392,7 +392,18 @@ def section_small(sec: Section) -> None:
                 ]
             )
         sec.text(f"**{workers} worker{'s' * (not one)}**")
-        sec.table(["server", "req/s", "p50", "p99", "errors"], [wrk_row(k, v) for k, v in found.items()])
+        if one:
+            sec.table(["server", "req/s", "p50", "p99", "errors"], [wrk_row(k, v) for k, v in found.items()])
+        else:
+            sec.text(
+                "busiest worker: its share of the CPU the workers used in a round (0.50 is an even split). wrk opens "
+                "its 32 connections at once and whichever worker wakes first may accept them all: a round near 1.00 "
+                "measured one worker, whatever the code."
+            )
+            sec.table(
+                ["server", "req/s", "p50", "p99", "errors", "busiest worker"],
+                [[*wrk_row(k, v), c(field(v, "busiest_worker_share"), "")] for k, v in found.items()],
+            )
         sec.table(["ratio (per round)", "value", "target", "verdict"], ratios)
         for suffix in ("", ", log off")[: 2 if one else 1]:
             sec.before_after(f"{workers} worker(s){suffix}, req/s", rps, "service", "req/s", suffix)
@@ -740,7 +751,7 @@ def fmt(cell: Any) -> str:
         return "n/a"
     m, unit = med(values), cell["u"]
     digits = 0 if abs(m) >= 100 or unit == "req/s" else 1 if abs(m) >= 10 else 2
-    text = f"{m:.{digits}f}{ {'x': 'x', 'req/s': '', '%': '%', 'us': ' µs'}.get(unit, ' ' + unit) }"
+    text = f"{m:.{digits}f}{ {'x': 'x', 'req/s': '', '': '', '%': '%', 'us': ' µs'}.get(unit, ' ' + unit) }"
     return text if len(values) == 1 else f"{text} ({min(values):.{digits}f}–{max(values):.{digits}f})"
 
 

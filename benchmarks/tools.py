@@ -166,6 +166,15 @@ class Server:
         log = "\n".join(Path(self.log.name).read_text(errors="replace").splitlines()[-20:])
         raise RuntimeError(f"{self.name} did not get ready (exit status {self.proc and self.proc.poll()}):\n{log}")
 
+    def worker_cpu(self) -> dict[int, float]:
+        """CPU seconds (user + system) of each process the server started (its workers), by pid."""
+        times: dict[int, float] = {}
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(self.proc.pid if self.proc else 0).children():
+                with contextlib.suppress(psutil.Error):
+                    times[child.pid] = sum(child.cpu_times()[:2])
+        return times
+
     def stop(self) -> None:
         for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
             if self.proc is None or self.proc.poll() is not None:
@@ -306,6 +315,17 @@ class Wrk:
 
 def wrk(port: int, path: str, body: bytes, seconds: float, **kw: Any) -> dict[str, Any]:
     return Wrk(port, path, body, seconds, **kw).result()
+
+
+def wrk_workers(server: Server, path: str, body: bytes, seconds: float) -> dict[str, Any]:
+    """``wrk`` against a server of several workers, with ``busiest_worker_share``: the busiest worker's share of the
+    CPU the workers used meanwhile (1 / workers when even). wrk opens its connections at once, and whichever worker
+    wakes first may accept them all: such a round measures one worker, and this tells it."""
+    before = server.worker_cpu()
+    result = wrk(server.port, path, body, seconds)
+    used = [after - before.get(pid, 0.0) for pid, after in server.worker_cpu().items()]
+    result["busiest_worker_share"] = max(used) / sum(used) if used and sum(used) > 0 else float("nan")
+    return result
 
 
 def _own_cpu() -> float:  # CPU seconds of this process and all below it, running or finished and waited for
