@@ -169,8 +169,10 @@ class Server:
     def worker_cpu(self) -> dict[int, float]:
         """CPU seconds (user + system) of each process the server started (its workers), by pid."""
         times: dict[int, float] = {}
+        if self.proc is None:
+            return times
         with contextlib.suppress(psutil.Error):
-            for child in psutil.Process(self.proc.pid if self.proc else 0).children():
+            for child in psutil.Process(self.proc.pid).children():
                 with contextlib.suppress(psutil.Error):
                     times[child.pid] = sum(child.cpu_times()[:2])
         return times

@@ -14,7 +14,7 @@ from .problems import ProblemError
 
 
 def header(scope: Scope, name: bytes) -> str | None:
-    """The first value of the request header ``name`` (lower case), or None."""
+    """The first value of the request header ``name`` (given in lower case, as ASGI servers send names), or None."""
     for key, value in scope["headers"]:
         if key.lower() == name:
             return str(value.decode("latin-1"))

@@ -229,10 +229,11 @@ class GzipResponseMiddleware:
 
     To a client that does not accept gzip (most API clients), Starlette's middleware sends the
     response unchanged but for ``Vary: Accept-Encoding``, added when the response could have been
-    compressed. Its identity responder parses the headers into ``Headers`` objects and re-normalises
-    the excluded content types on every request (~13 µs of a small request's ~250). This sends
-    the very same messages, ``Vary`` by Starlette's own ``add_vary_header`` where Starlette adds it
-    (tests/api/test_middleware.py checks it against Starlette, message for message).
+    compressed. To decide that, its identity responder parses the headers into ``Headers`` objects
+    and re-normalises the excluded content types on every request, one of the larger costs of a
+    small request. This sends the very same messages, ``Vary`` by Starlette's own
+    ``add_vary_header`` where Starlette adds it (tests/api/test_middleware.py checks it against
+    Starlette, message for message).
     """
 
     def __init__(self, app: ASGIApp, minimum_size: int, compresslevel: int) -> None:

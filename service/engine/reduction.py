@@ -73,7 +73,8 @@ def reduce(unreduced: Unreduced, weight: Array | None, reduction: Reduction) -> 
 
 def _repeated(number: Array, shape: tuple[int, ...]) -> Array:
     """``np.broadcast_to(number, shape)`` for a 0-d ``number``: the same read-only view with every stride 0,
-    made directly (``broadcast_to``'s checks and iterator cost several µs, a third of a small request's reduction)."""
+    made directly, without ``broadcast_to``'s Python-level checks and iterator, which cost more than the rest
+    of a small request's reduction."""
     view = np.ndarray(shape, number.dtype, buffer=number, strides=(0,) * len(shape))
     view.flags.writeable = False
     return view
